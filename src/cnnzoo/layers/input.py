@@ -6,9 +6,14 @@ import torch
 from torch import Tensor
 
 
-@torch.fx.wrap  # a leaf in FX graphs: the check stays a single call and keeps models traceable
 def check_input(x: Tensor, in_chans: int, model_name: str) -> Tensor:
-    """Return `x` unchanged if it is an (N, in_chans, H, W) batch; raise ValueError otherwise."""
+    """Return `x` unchanged if it is an (N, in_chans, H, W) batch; raise ValueError otherwise.
+
+    Under `torch.fx.symbolic_trace` shapes are unknown, so the check steps aside and the traced
+    graph starts directly with the network.
+    """
+    if isinstance(x, torch.fx.Proxy):
+        return x
     if x.dim() != 4:
         raise ValueError(
             f"{model_name} expects a 4-D batch (N, {in_chans}, H, W); got a tensor of shape "
