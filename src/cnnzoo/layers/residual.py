@@ -38,9 +38,15 @@ class ResidualBlock(nn.Module):
             "3x3" on the 3x3 (torchvision's "ResNet v1.5").
         shortcut: "A" zero padding or "B" projection when the shape changes.
         residual: False removes the shortcut (plain network).
-        dropout: dropout probability before the last convolution (Wide ResNet).
+        dropout: dropout probability right before the last convolution, after its activation
+            (Wide ResNet, Sec. 2: "between convolutions and after ReLU").
         drop_path: probability of dropping the branch in training (Stochastic Depth).
         drop_path_mode: "batch" (the paper's) or "sample" (timm's); see `layers.drop_path`.
+        activate_shortcut: in a pre-activation block with an identity shortcut, add the
+            activated input (BN-ReLU of x) instead of x. He et al. 2016 (appendix) activate the
+            first unit's input, which comes straight from the stem convolution, before it splits
+            into branch and shortcut. Projection shortcuts of pre-activation blocks always take
+            the activated input.
     """
 
     def __init__(
@@ -59,8 +65,11 @@ class ResidualBlock(nn.Module):
         dropout: float = 0.0,
         drop_path: float = 0.0,
         drop_path_mode: DropPathMode = "batch",
+        activate_shortcut: bool = False,
     ) -> None:
         super().__init__()
+        if activate_shortcut and not preact:
+            raise ValueError("activate_shortcut applies to pre-activation blocks only")
         width = out_channels if width is None else width
         if bottleneck:
             first_stride = stride if stride_on == "first" else 1
@@ -90,21 +99,25 @@ class ResidualBlock(nn.Module):
         )
         self.add = Add() if residual else None
         self.relu = None if preact else nn.ReLU(inplace=True)
+        # He et al. 2016: a projection takes the pre-activated input, as does the first unit.
+        self.shortcut_activated = (
+            preact and residual and (activate_shortcut or self.downsample is not None)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
         out = x
         for i in range(1, self.num_convs + 1):
+            conv, bn = getattr(self, f"conv{i}"), getattr(self, f"bn{i}")
+            if self.preact:
+                out = getattr(self, f"relu{i}")(bn(out))
+                if i == 1 and self.shortcut_activated:
+                    shortcut = out
             if i == self.num_convs and self.dropout is not None:
                 out = self.dropout(out)
-            if self.preact:
-                out = getattr(self, f"relu{i}")(getattr(self, f"bn{i}")(out))
-                if i == 1 and self.downsample is not None:
-                    # He et al. 2016: a projection takes the pre-activated input.
-                    shortcut = out
-                out = getattr(self, f"conv{i}")(out)
-            else:
-                out = getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(out))
+            out = conv(out)
+            if not self.preact:
+                out = bn(out)
                 if i < self.num_convs:
                     out = getattr(self, f"relu{i}")(out)
         if self.drop_path is not None:

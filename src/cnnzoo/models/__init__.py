@@ -1,8 +1,35 @@
 """One module per architecture family; importing a module registers its specs."""
 
-import importlib
-import pkgutil
+from cnnzoo.models import (
+    alexnet,
+    densenet,
+    fractalnet,
+    googlenet,
+    lenet,
+    nin,
+    preact_resnet,
+    resnet,
+    resnext,
+    squeezenet,
+    stochastic_depth,
+    vgg,
+    wide_resnet,
+    zfnet,
+)
 
-# Every module in this package is a family; importing it registers its specs.
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+__all__ = [
+    "alexnet",
+    "densenet",
+    "fractalnet",
+    "googlenet",
+    "lenet",
+    "nin",
+    "preact_resnet",
+    "resnet",
+    "resnext",
+    "squeezenet",
+    "stochastic_depth",
+    "vgg",
+    "wide_resnet",
+    "zfnet",
+]

@@ -59,8 +59,9 @@ class ResNet(nn.Module):
         stem_channels: filters of the stem convolution.
         bottleneck: bottleneck blocks instead of basic ones.
         groups: cardinality of the 3x3 convolutions (ResNeXt).
-        preact: pre-activation blocks; the stem then has no BN-ReLU and a final BN-ReLU comes
-            before pooling (He et al. 2016).
+        preact: pre-activation blocks; the stem then has no BN-ReLU, the first block activates
+            its input before the split into branch and shortcut, and a final BN-ReLU comes
+            before pooling (He et al. 2016, appendix).
         stride_on: where a bottleneck puts its stride ("first" 1x1 or "3x3").
         shortcut: "A" (zero padding) or "B" (projection) when the shape changes.
         residual: False builds the plain network (no shortcuts).
@@ -116,6 +117,7 @@ class ResNet(nn.Module):
                         stride_on=stride_on, shortcut=shortcut, residual=residual,
                         dropout=dropout, drop_path=next(drop_probs),
                         drop_path_mode=drop_path_mode,
+                        activate_shortcut=preact and index == 1 and b == 0,
                     )
                 )  # fmt: skip
                 channels = stage.out_channels
@@ -135,6 +137,11 @@ class ResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
+            if not residual:
+                raise ValueError(
+                    f"{name}: zero_init_residual would zero every block of a plain network "
+                    "(it has no shortcuts to carry the signal)"
+                )
             for m in self.modules():
                 if isinstance(m, ResidualBlock):
                     m.zero_init_last_bn()
@@ -162,6 +169,18 @@ def imagenet_stages(
             stride=1 if i == 0 else 2,
         )
         for i, n in enumerate(block_counts)
+    )
+
+
+def cifar_stages(
+    blocks: int, out_channels: tuple[int, ...], widths: tuple[int, ...] | None = None
+) -> tuple[Stage, ...]:
+    """CIFAR stages at 32, 16 and 8 pixels: `blocks` blocks each, stride 2 after the first.
+    `widths` are the branch widths (default: the output channels, as in basic blocks)."""
+    widths = out_channels if widths is None else widths
+    return tuple(
+        Stage(blocks, c, w, 1 if i == 0 else 2)
+        for i, (c, w) in enumerate(zip(out_channels, widths, strict=True))
     )
 
 
@@ -206,16 +225,16 @@ def cifar_resnet(
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
     n = (depth - 2) // 6
-    stages = tuple(Stage(n, c, c, 1 if i == 0 else 2) for i, c in enumerate((16, 32, 64)))
     return ResNet(
-        stages=stages, stem="cifar", stem_channels=16, bottleneck=False, shortcut=shortcut,
-        residual=residual, zero_init_residual=zero_init_residual,
+        stages=cifar_stages(n, (16, 32, 64)), stem="cifar", stem_channels=16, bottleneck=False,
+        shortcut=shortcut, residual=residual, zero_init_residual=zero_init_residual,
         drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode,
         num_classes=num_classes, in_chans=in_chans, name=name,
     )  # fmt: skip
 
 
-_BLOCKS = {
+# Table 1's blocks per stage, by depth.
+IMAGENET_BLOCKS = {
     18: (2, 2, 2, 2),
     34: (3, 4, 6, 3),
     50: (3, 4, 6, 3),
@@ -262,7 +281,7 @@ _INIT_NOTE = (
     "fan_in or fan_out."
 )
 
-for _depth, _counts in _BLOCKS.items():
+for _depth, _counts in IMAGENET_BLOCKS.items():
     _bottleneck = _depth >= 50
     _same = not _bottleneck  # basic-block networks are identical in the paper and torchvision
     register(
@@ -271,7 +290,14 @@ for _depth, _counts in _BLOCKS.items():
             family="resnet",
             paper=PAPER,
             builder=imagenet_resnet,
-            arch={"block_counts": _counts, "bottleneck": _bottleneck, "stride_on": "first"},
+            arch={
+                "block_counts": _counts,
+                "bottleneck": _bottleneck,
+                "stride_on": "first",
+                "groups": 1,
+                "width_factor": 1.0,
+                "preact": False,
+            },
             summary=f"ResNet-{_depth} (Table 1)"
             + (", bottleneck stride on the first 1x1 as in the paper" if _bottleneck else ""),
             input_size=(3, 224, 224),
@@ -291,7 +317,14 @@ for _depth, _counts in _BLOCKS.items():
                 family="resnet",
                 paper=PAPER,
                 builder=imagenet_resnet,
-                arch={"block_counts": _counts, "bottleneck": True, "stride_on": "3x3"},
+                arch={
+                    "block_counts": _counts,
+                    "bottleneck": True,
+                    "stride_on": "3x3",
+                    "groups": 1,
+                    "width_factor": 1.0,
+                    "preact": False,
+                },
                 summary=f"torchvision's ResNet-{_depth} 'v1.5': bottleneck stride on the 3x3",
                 input_size=(3, 224, 224),
                 dataset="imagenet",
