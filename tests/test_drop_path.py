@@ -19,15 +19,7 @@ MODES = ("batch", "sample")
 SIGMAS = 4.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Thousands of tiny forwards: a second thread only adds contention on a shared 2-core box.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def binomial_tol(p: float, n: int) -> float:

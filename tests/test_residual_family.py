@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnzoo import create_model, get_spec, list_models
+from cnnzoo import analysis, create_model, get_spec, list_models
 from cnnzoo.layers import DropPath, ResidualBlock, linear_decay
 from cnnzoo.layers.shortcut import ZeroPadShortcut
 from cnnzoo.models.wide_resnet import cifar_wide_resnet
@@ -56,21 +56,10 @@ PAPER_MILLIONS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # On a shared 2-core machine a second intra-op thread mostly waits: one is ~10x faster here.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@functools.cache
-def meta_model(name: str) -> nn.Module:
-    with torch.device("meta"):
-        return create_model(name)
+meta_model = functools.cache(analysis.meta_model)
 
 
 def num_params(model: nn.Module) -> int:
