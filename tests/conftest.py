@@ -6,6 +6,15 @@ import pytest
 import torch
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the analyzer's golden snapshots (tests/analysis/golden/) from current output",
+    )
+
+
 @pytest.fixture
 def one_thread():
     """Run a test on one intra-op thread: for thousands of tiny forwards a second thread only

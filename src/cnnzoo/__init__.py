@@ -1,6 +1,7 @@
 """cnnzoo: the classic CNN architectures, faithful to their papers, runnable, measurable and
 trainable."""
 
+from cnnzoo.analysis import summary
 from cnnzoo.interop import from_torchvision, to_torchvision
 from cnnzoo.registry import ModelSpec, Paper, Result, create_model, get_spec, list_models
 
@@ -15,5 +16,6 @@ __all__ = [
     "from_torchvision",
     "get_spec",
     "list_models",
+    "summary",
     "to_torchvision",
 ]

@@ -1,0 +1,734 @@
+"""The one table of per-operation formulas, keyed by the torch function a forward pass calls.
+
+Conventions (units named explicitly):
+
+- MACs (multiply-accumulates) are counted for convolutions and matrix products only (linear,
+  matmul, einsum, attention): the papers' and the lecture's "ops". A convolution costs
+  N * H_out * W_out * C_out * K_h * K_w * C_in / groups MACs; a linear layer
+  N * in_features * out_features. Bias additions are not counted, as in
+  `torch.utils.flop_counter`, so a layer's FLOPs are exactly 2 x its MACs.
+- FLOPs of every other operation are counted separately: one per output element for element-wise
+  arithmetic and activations (whatever the function: add, ReLU, tanh, ...); batch norm 2 per
+  element (at inference it folds into a scale and a shift); layer/group/instance norm 5 per
+  element (mean 1, variance 2, normalize 2) plus 2 with an affine transform; local response
+  norm size + 4 per element (square 1, window sum size - 1, scale and shift 2, power 1,
+  divide 1); max pooling K - 1 comparisons and average pooling K additions-or-divisions per
+  output (K = window elements); softmax 3 per element; reductions (sum, mean) one per input
+  element. Concatenation, padding, indexing, reshaping and dropout at inference cost 0 FLOPs.
+
+An operation missing from the table is counted as 0 FLOPs and named in the report's notes.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cnnzoo.analysis.receptive_field import RF, union
+
+
+class Kind(enum.Enum):
+    """What an operation does, which decides its cost and receptive-field rule."""
+
+    CONV = "conv"
+    CONV_TRANSPOSE = "conv_transpose"
+    MATMUL = "matmul"  # linear layers and matrix products: MACs
+    POOL = "pool"
+    ADAPTIVE_POOL = "adaptive_pool"
+    NORM = "norm"
+    ELEMENTWISE = "elementwise"  # arithmetic on broadcast operands
+    ACTIVATION = "activation"  # output shaped like the first input
+    REDUCTION = "reduction"
+    CONCAT = "concat"
+    PAD = "pad"
+    INDEX = "index"
+    LAYOUT = "layout"  # views, reshapes, copies, dtype casts, dropout at inference
+    PERMUTE = "permute"  # reorders dimensions
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Geometry of a convolution or pooling window, per spatial axis.
+
+    `padding` is the padding before the first element (PyTorch pads "same" convolutions with the
+    odd pixel at the end). `in_size` and `out_size` are the operation's own spatial sizes.
+    """
+
+    op: str  # "conv", "conv_transpose", "max_pool", "avg_pool", "adaptive_avg_pool", ...
+    kernel: tuple[int, ...]
+    stride: tuple[int | float, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    in_size: tuple[int, ...]
+    out_size: tuple[int, ...]
+    in_channels: int
+    out_channels: int
+    groups: int | None = None
+    ceil_mode: bool = False
+    bias: bool = False
+
+    @property
+    def is_conv(self) -> bool:
+        return self.op in ("conv", "conv_transpose")
+
+    @property
+    def is_adaptive(self) -> bool:
+        return self.op in ("adaptive_avg_pool", "adaptive_max_pool")
+
+
+@dataclass(frozen=True, slots=True)
+class OpCall:
+    """One call of a torch function on activations, as the tracer saw it."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    outputs: tuple[Tensor, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpCost:
+    macs: int
+    flops: int  # FLOPs of the operation; 2 x macs for convolutions and matrix products
+
+
+@dataclass(frozen=True, slots=True)
+class OpRule:
+    """How to count one kind of torch function.
+
+    Attributes:
+        label: short name shown in reports ("conv2d", "add", "cat", ...).
+        kind: decides the receptive-field rule.
+        cost: MACs and FLOPs of one call, given its window (None for windowless operations).
+        window: the window geometry from the call's arguments alone, for operations that have
+            one; it predicts the output size before the operation runs.
+        meta_output: the output on meta tensors built from shapes alone. PyTorch's meta kernels
+            for normalization and element-wise ops run Python decompositions (about 1 ms for a
+            batch norm); these outputs are trivially shaped, and building them directly is what
+            makes a trace take milliseconds.
+    """
+
+    label: str
+    kind: Kind
+    cost: Callable[[OpCall, Window | None], OpCost]
+    window: Callable[[tuple[Any, ...], dict[str, Any], Callable[..., Any]], Window] | None = None
+    meta_output: Callable[[tuple[Any, ...], dict[str, Any], Callable[..., Any]], Any] | None = None
+
+
+def output_size(n: int, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> int:
+    """PyTorch's output length of a window: floor((n + 2p - d(k - 1) - 1) / s) + 1.
+
+    With `ceil_mode` the division rounds up (the last window may hang over the end of the
+    input), except that a last window starting in the right padding is dropped. A result below 1
+    means the input is too small.
+    """
+    span = n + 2 * p - d * (k - 1) - 1
+    if not ceil_mode:
+        return max(span // s + 1, 0)
+    out = (span + s - 1) // s + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(out, 0)
+
+
+def window_of(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Window | None:
+    """The window a convolution or pooling call would use, or None for other operations."""
+    rule = RULES.get(func)
+    if rule is None or rule.window is None:
+        return None
+    return rule.window(args, kwargs, func)
+
+
+def _tuple(value: Any, n: int) -> tuple[int, ...]:
+    if isinstance(value, int | float):
+        return (int(value),) * n
+    value = tuple(int(v) for v in value)
+    return value * n if len(value) == 1 else value
+
+
+def _first(tensors: Sequence[Any]) -> Tensor:
+    for t in tensors:
+        if isinstance(t, Tensor):
+            return t
+        if isinstance(t, list | tuple) and t:
+            return _first(t)
+    raise ValueError("operation has no tensor argument")
+
+
+def _elements(tensors: Sequence[Tensor]) -> int:
+    return sum(t.numel() for t in tensors)
+
+
+# -- argument binders: mirror the torch signatures, so positional and keyword calls both work --
+
+
+def _conv_args(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return input, weight, bias, stride, padding, dilation, groups
+
+
+def _conv_t_args(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+):
+    return input, weight, bias, stride, padding, output_padding, groups, dilation
+
+
+def _max_pool_args(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    return_indices=False,
+):
+    return input, kernel_size, stride, padding, dilation, ceil_mode
+
+
+def _avg_pool_args(input, kernel_size, stride=None, padding=0, ceil_mode=False, *_, **__):
+    return input, kernel_size, stride, padding, 1, ceil_mode
+
+
+def _adaptive_args(input, output_size, *_, **__):
+    return input, output_size
+
+
+# -- windows ------------------------------------------------------------------------------------
+
+
+def _out_sizes(
+    in_size: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    ceil_mode: bool = False,
+) -> tuple[int, ...]:
+    axes = zip(in_size, kernel, stride, padding, dilation, strict=True)
+    return tuple(output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in axes)
+
+
+def _conv_window(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Window:
+    x, weight, bias, stride, padding, dilation, groups = _conv_args(*args, **kwargs)
+    n = weight.dim() - 2
+    kernel = tuple(weight.shape[2:])
+    stride, dilation = _tuple(stride, n), _tuple(dilation, n)
+    in_size = tuple(x.shape[-n:])
+    same = padding == "same"
+    if isinstance(padding, str):  # "valid", or "same" (which pads the odd pixel at the end)
+        padding = tuple(
+            0 if not same else d * (k - 1) // 2 for k, d in zip(kernel, dilation, strict=True)
+        )
+    padding = _tuple(padding, n)
+    out_size = in_size if same else _out_sizes(in_size, kernel, stride, padding, dilation)
+    return Window(
+        op="conv",
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        in_size=in_size,
+        out_size=out_size,
+        in_channels=x.shape[-n - 1],
+        out_channels=weight.shape[0],
+        groups=groups,
+        bias=bias is not None,
+    )
+
+
+def _conv_transpose_window(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Window:
+    x, weight, bias, stride, padding, output_padding, groups, dilation = _conv_t_args(
+        *args, **kwargs
+    )
+    n = weight.dim() - 2
+    kernel, stride = tuple(weight.shape[2:]), _tuple(stride, n)
+    padding, dilation = _tuple(padding, n), _tuple(dilation, n)
+    extra = _tuple(output_padding, n)
+    in_size = tuple(x.shape[-n:])
+    out_size = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + e + 1
+        for i, k, s, p, d, e in zip(in_size, kernel, stride, padding, dilation, extra, strict=True)
+    )
+    return Window(
+        op="conv_transpose",
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        in_size=in_size,
+        out_size=out_size,
+        in_channels=weight.shape[0],
+        out_channels=weight.shape[1] * groups,
+        groups=groups,
+        bias=bias is not None,
+    )
+
+
+def _pool_window(op: str, binder: Callable[..., tuple]) -> Callable[..., Window]:
+    def window(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Window:
+        x, kernel_size, stride, padding, dilation, ceil_mode = binder(*args, **kwargs)
+        n = _POOL_DIMS[func]
+        kernel = _tuple(kernel_size, n)
+        stride = _tuple(stride if stride not in (None, []) else kernel_size, n)
+        padding, dilation = _tuple(padding, n), _tuple(dilation, n)
+        in_size = tuple(x.shape[-n:])
+        channels = x.shape[-n - 1] if x.dim() > n else 1
+        out_size = _out_sizes(in_size, kernel, stride, padding, dilation, bool(ceil_mode))
+        return Window(
+            op=op,
+            kernel=kernel,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            in_size=in_size,
+            out_size=out_size,
+            in_channels=channels,
+            out_channels=channels,
+            ceil_mode=bool(ceil_mode),
+        )
+
+    return window
+
+
+def adaptive_windows(n: int, m: int) -> list[int]:
+    """Window lengths of adaptive pooling from n to m positions (PyTorch's start/end rule)."""
+    return [-(-(i + 1) * n // m) - (i * n // m) for i in range(m)]
+
+
+def _adaptive_window(op: str) -> Callable[..., Window]:
+    def window(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Window:
+        x, size = _adaptive_args(*args, **kwargs)
+        n = _POOL_DIMS[func]
+        in_size = tuple(x.shape[-n:])
+        size = (size,) * n if isinstance(size, int) else tuple(size)
+        out_size = tuple(i if o is None else o for i, o in zip(in_size, size, strict=True))
+        channels = x.shape[-n - 1] if x.dim() > n else 1
+        return Window(
+            op=op,
+            kernel=tuple(
+                max(adaptive_windows(a, b)) for a, b in zip(in_size, out_size, strict=True)
+            ),
+            stride=tuple(
+                a // b if a % b == 0 else a / b for a, b in zip(in_size, out_size, strict=True)
+            ),
+            padding=(0,) * n,
+            dilation=(1,) * n,
+            in_size=in_size,
+            out_size=out_size,
+            in_channels=channels,
+            out_channels=channels,
+        )
+
+    return window
+
+
+# -- costs --------------------------------------------------------------------------------------
+
+
+def _conv_cost(call: OpCall, window: Window | None) -> OpCost:
+    weight = call.args[1] if len(call.args) > 1 else call.kwargs["weight"]
+    # weight is (C_out, C_in / groups, *kernel): each output element takes C_in/groups * K MACs.
+    macs = call.outputs[0].numel() * math.prod(weight.shape[1:])
+    return OpCost(macs, 2 * macs)
+
+
+def _conv_transpose_cost(call: OpCall, window: Window | None) -> OpCost:
+    x = _first(call.args)
+    weight = call.args[1] if len(call.args) > 1 else call.kwargs["weight"]
+    # weight is (C_in, C_out / groups, *kernel): every input element is scattered into
+    # C_out/groups * K outputs (the count torch.utils.flop_counter uses).
+    macs = x.numel() * math.prod(weight.shape[1:])
+    return OpCost(macs, 2 * macs)
+
+
+def _pool_cost(call: OpCall, window: Window | None) -> OpCost:
+    assert window is not None
+    k = math.prod(window.kernel)
+    per_output = k - 1 if window.op == "max_pool" else k
+    return OpCost(0, call.outputs[0].numel() * per_output)
+
+
+def _adaptive_cost(call: OpCall, window: Window | None) -> OpCost:
+    assert window is not None
+    out = call.outputs[0]
+    windows = [adaptive_windows(a, b) for a, b in zip(window.in_size, window.out_size, strict=True)]
+    # Sum of window elements over all outputs; max pooling compares one fewer per window.
+    summed = out.numel() // math.prod(window.out_size) * math.prod(sum(w) for w in windows)
+    return OpCost(0, summed - out.numel() if window.op == "adaptive_max_pool" else summed)
+
+
+def _matmul_cost(contracted: Callable[..., int]) -> Callable[[OpCall, Window | None], OpCost]:
+    def cost(call: OpCall, window: Window | None) -> OpCost:
+        macs = call.outputs[0].numel() * contracted(*call.args, **call.kwargs)
+        return OpCost(macs, 2 * macs)
+
+    return cost
+
+
+def _linear_k(input, weight, bias=None) -> int:
+    return weight.shape[-1]
+
+
+def _bilinear_k(input1, input2, weight, bias=None) -> int:
+    return input1.shape[-1] * input2.shape[-1]
+
+
+def _matmul_k(input, other, *_, **__) -> int:
+    return input.shape[-1]
+
+
+def _addmm_k(input, mat1, mat2, *_, **__) -> int:
+    return mat1.shape[-1]
+
+
+def _einsum_cost(call: OpCall, window: Window | None) -> OpCost:
+    """Two operands: the product of every index's size (what the decomposed bmm costs)."""
+    equation, *operands = call.args
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = list(operands[0])
+    inputs = equation.replace(" ", "").split("->")[0].split(",")
+    if len(operands) != 2 or any("." in term for term in inputs):
+        return OpCost(0, 0)
+    sizes = {
+        letter: size for term, t in zip(inputs, operands, strict=True)
+        for letter, size in zip(term, t.shape, strict=True)
+    }  # fmt: skip
+    macs = math.prod(sizes.values())
+    return OpCost(macs, 2 * macs)
+
+
+def _attention_args(query, key, value, *_, **__):
+    return query, key, value
+
+
+def _sdpa_cost(call: OpCall, window: Window | None) -> OpCost:
+    """softmax(Q K^T) V: Q K^T and the product with V, N * L * S * (E + E_v) MACs."""
+    q, k, v = _attention_args(*call.args, **call.kwargs)
+    macs = math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+    return OpCost(macs, 2 * macs)
+
+
+def _mha_cost(call: OpCall, window: Window | None) -> OpCost:
+    """nn.MultiheadAttention: Q, K, V projections, Q K^T, the product with V, out projection."""
+    q, k, v = _attention_args(*call.args, **call.kwargs)
+    embed = q.shape[-1]
+    batch = q.shape[1] if q.dim() == 3 else 1
+    targets, sources = q.shape[0], k.shape[0]
+    projections = targets * embed * embed + sources * embed * (k.shape[-1] + v.shape[-1])
+    attention = 2 * targets * sources * embed
+    macs = batch * (projections + attention + targets * embed * embed)
+    return OpCost(macs, 2 * macs)
+
+
+def _per_output(flops_per_element: int) -> Callable[[OpCall, Window | None], OpCost]:
+    def cost(call: OpCall, window: Window | None) -> OpCost:
+        return OpCost(0, flops_per_element * _elements(call.outputs))
+
+    return cost
+
+
+def _per_input(call: OpCall, window: Window | None) -> OpCost:
+    return OpCost(0, _first(call.args).numel())
+
+
+def _free(call: OpCall, window: Window | None) -> OpCost:
+    return OpCost(0, 0)
+
+
+def _lrn_cost(call: OpCall, window: Window | None) -> OpCost:
+    size = call.args[1] if len(call.args) > 1 else call.kwargs["size"]
+    return OpCost(0, (size + 4) * _elements(call.outputs))
+
+
+def _stat_norm_cost(call: OpCall, window: Window | None) -> OpCost:
+    affine = any(isinstance(a, Tensor) for a in call.args[2:]) or any(
+        isinstance(call.kwargs.get(k), Tensor) for k in ("weight", "bias")
+    )
+    return OpCost(0, (7 if affine else 5) * _elements(call.outputs))
+
+
+# -- meta outputs -------------------------------------------------------------------------------
+
+_INPLACE_ARG: dict[Callable[..., Any], int | None] = {}
+
+
+def inplace(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a call writes into its first argument (`relu_`, `__iadd__`, `inplace=True`)."""
+    name = getattr(func, "__name__", "")
+    if (name.endswith("_") and not name.endswith("__")) or name.startswith("__i"):
+        return True
+    if "inplace" in kwargs:
+        return bool(kwargs["inplace"])
+    if func not in _INPLACE_ARG:
+        try:
+            names = list(inspect.signature(func).parameters)
+            _INPLACE_ARG[func] = names.index("inplace") if "inplace" in names else None
+        except (TypeError, ValueError):
+            _INPLACE_ARG[func] = None
+    position = _INPLACE_ARG[func]
+    return position is not None and position < len(args) and bool(args[position])
+
+
+def _empty(x: Tensor, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    channels_last = (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+    fmt = torch.channels_last if channels_last and len(shape) == 4 else torch.contiguous_format
+    return torch.empty(shape, dtype=dtype, device=x.device, memory_format=fmt)
+
+
+def _like_first(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Tensor:
+    x = _first(args) if args else _first(list(kwargs.values()))
+    return x if inplace(func, args, kwargs) else _empty(x, x.shape, x.dtype)
+
+
+_TRUE_DIVISIONS: set[Any] = set()
+
+
+def _broadcast(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Tensor:
+    x = _first(args)
+    if inplace(func, args, kwargs):
+        torch.broadcast_shapes(x.shape, *(a.shape for a in args[1:] if isinstance(a, Tensor)))
+        return x
+    shapes = [a.shape for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+    operands = [a for a in args[:2] if isinstance(a, Tensor | int | float | bool)]
+    dtype = torch.result_type(*operands) if len(operands) == 2 else x.dtype
+    if func in _TRUE_DIVISIONS and "rounding_mode" not in kwargs and not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    return _empty(x, torch.broadcast_shapes(*shapes), dtype)
+
+
+def _adaptive_avg_output(args: tuple[Any, ...], kwargs: dict[str, Any], func: Any) -> Tensor:
+    x = _first(args)
+    window = RULES[func].window(args, kwargs, func)  # type: ignore[misc]
+    return _empty(x, (*x.shape[: -len(window.out_size)], *window.out_size), x.dtype)
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+RULES: dict[Callable[..., Any], OpRule] = {}
+_POOL_DIMS: dict[Callable[..., Any], int] = {}
+
+
+def _add(
+    funcs: Sequence[Any],
+    label: str,
+    kind: Kind,
+    cost: Callable[[OpCall, Window | None], OpCost],
+    window: Callable[..., Window] | None = None,
+    meta_output: Callable[..., Any] | None = None,
+) -> None:
+    for func in funcs:
+        if func is not None:
+            RULES.setdefault(func, OpRule(label, kind, cost, window, meta_output))
+
+
+def _variants(name: str) -> list[Any]:
+    """torch.name, Tensor.name, in-place and operator forms, F.name."""
+    owners = (torch, torch.Tensor, F, torch.special)
+    names = (name, f"{name}_", f"__{name}__", f"__r{name}__", f"__i{name}__")
+    return [getattr(owner, n, None) for owner in owners for n in names]
+
+
+for _n in (1, 2, 3):
+    _add([getattr(torch, f"conv{_n}d")], f"conv{_n}d", Kind.CONV, _conv_cost, _conv_window)
+    _add([getattr(torch, f"conv_transpose{_n}d")], f"conv_transpose{_n}d", Kind.CONV_TRANSPOSE,
+         _conv_transpose_cost, _conv_transpose_window)  # fmt: skip
+    for _func, _op, _binder in (
+        (getattr(F, f"max_pool{_n}d"), "max_pool", _max_pool_args),
+        (getattr(F, f"max_pool{_n}d_with_indices"), "max_pool", _max_pool_args),
+        (getattr(F, f"avg_pool{_n}d"), "avg_pool", _avg_pool_args),
+    ):
+        _POOL_DIMS[_func] = _n
+        _add([_func], f"{_op}{_n}d", Kind.POOL, _pool_cost, _pool_window(_op, _binder))
+    for _func, _op in (
+        (getattr(F, f"adaptive_avg_pool{_n}d"), "adaptive_avg_pool"),
+        (getattr(F, f"adaptive_max_pool{_n}d"), "adaptive_max_pool"),
+        (getattr(F, f"adaptive_max_pool{_n}d_with_indices"), "adaptive_max_pool"),
+    ):
+        _POOL_DIMS[_func] = _n
+        _output = _adaptive_avg_output if _op == "adaptive_avg_pool" else None
+        _add([_func], f"{_op}{_n}d", Kind.ADAPTIVE_POOL, _adaptive_cost, _adaptive_window(_op),
+             _output)  # fmt: skip
+
+_add([F.linear], "linear", Kind.MATMUL, _matmul_cost(_linear_k))
+_add([F.bilinear], "bilinear", Kind.MATMUL, _matmul_cost(_bilinear_k))
+for _name in ("matmul", "mm", "bmm"):
+    _add(_variants(_name), _name, Kind.MATMUL, _matmul_cost(_matmul_k))
+for _name in ("addmm", "baddbmm"):
+    _add(_variants(_name), _name, Kind.MATMUL, _matmul_cost(_addmm_k))
+_add([torch.einsum], "einsum", Kind.MATMUL, _einsum_cost)
+_add([F.scaled_dot_product_attention], "scaled_dot_product_attention", Kind.MATMUL, _sdpa_cost)
+_add([F.multi_head_attention_forward], "multi_head_attention", Kind.MATMUL, _mha_cost)
+
+_add([F.batch_norm], "batch_norm", Kind.NORM, _per_output(2), meta_output=_like_first)
+_add([F.local_response_norm], "local_response_norm", Kind.NORM, _lrn_cost, meta_output=_like_first)
+for _func in (F.layer_norm, F.group_norm, F.instance_norm):
+    _add([_func], _func.__name__, Kind.NORM, _stat_norm_cost, meta_output=_like_first)
+
+for _name in (
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
+    "remainder", "pow", "maximum", "minimum", "addcmul", "addcdiv", "lerp",
+):  # fmt: skip
+    _add(_variants(_name), _name, Kind.ELEMENTWISE, _per_output(1), meta_output=_broadcast)
+_TRUE_DIVISIONS.update(f for n in ("div", "divide", "true_divide") for f in _variants(n) if f)
+for _name in (
+    "neg", "abs", "sqrt", "rsqrt", "square", "reciprocal", "exp", "log", "clamp", "clamp_min",
+    "clamp_max", "clip", "relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish",
+    "hardswish", "hardsigmoid", "hardtanh", "leaky_relu", "prelu", "rrelu", "softplus", "sigmoid",
+    "tanh", "logsigmoid", "threshold", "erf",
+):  # fmt: skip
+    _add(_variants(_name), _name, Kind.ACTIVATION, _per_output(1), meta_output=_like_first)
+for _name in ("softmax", "log_softmax", "softmin"):
+    _add(_variants(_name), _name, Kind.ACTIVATION, _per_output(3), meta_output=_like_first)
+for _name in ("sum", "mean", "amax", "amin", "max", "min", "logsumexp", "std", "var", "norm"):
+    _add(_variants(_name), _name, Kind.REDUCTION, _per_input)
+
+_add([torch.cat, torch.concat, torch.concatenate, torch.stack], "cat", Kind.CONCAT, _free)
+_add([F.pad, torch.constant_pad_nd], "pad", Kind.PAD, _free)
+_add([torch.Tensor.__getitem__], "getitem", Kind.INDEX, _free)
+for _name in ("permute", "transpose", "swapaxes", "movedim", "moveaxis"):
+    _add(_variants(_name), _name, Kind.PERMUTE, _free)
+for _name in (
+    "flatten", "view", "reshape", "unsqueeze", "squeeze", "contiguous",
+    "clone", "to", "float", "half", "double", "bfloat16", "type", "expand", "expand_as",
+    "index_select", "narrow", "chunk", "split", "unbind", "detach", "dropout", "dropout1d",
+    "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "channel_shuffle",
+    "identity", "where", "masked_fill", "full_like", "zeros_like", "ones_like",
+):  # fmt: skip
+    _add(_variants(_name), _name, Kind.LAYOUT, _free)
+
+
+# -- receptive-field rules ----------------------------------------------------------------------
+
+
+def propagate_rf(
+    rule: OpRule | None,
+    call: OpCall,
+    window: Window | None,
+    inputs: Sequence[tuple[Tensor, RF | None]],
+) -> RF | None:
+    """The receptive field of an operation's outputs from its activation inputs' fields.
+
+    Args:
+        rule: the table entry (None for an operation missing from the table).
+        call: the call.
+        window: its window geometry, for convolutions and pooling.
+        inputs: activation inputs with their fields (None where unknown).
+    """
+    fields = [rf for _, rf in inputs]
+    if not fields or any(rf is None for rf in fields):
+        return None
+    out = call.outputs[0] if call.outputs else None
+    kind = rule.kind if rule is not None else None
+    first = fields[0]
+    # The reference for "does the layout keep the spatial axes" is the input shaped like the
+    # output (x in x * scale), else the first input.
+    first_tensor = next(
+        (t for t, _ in inputs if out is not None and t.shape == out.shape), inputs[0][0]
+    )
+    if kind in (Kind.CONV, Kind.POOL, Kind.ADAPTIVE_POOL):
+        if window is None or len(window.kernel) != first.axes:
+            return None
+        return first.window(window.kernel, window.stride, window.padding, window.dilation)
+    if kind is Kind.CONV_TRANSPOSE:
+        return None
+    if kind is Kind.PAD:
+        return _pad_rf(call, first_tensor, first, out)
+    if kind is Kind.INDEX:
+        return _index_rf(call, first_tensor, first, out)
+    if kind is Kind.PERMUTE:
+        return _permute_rf(call, first_tensor, first, out)
+    if out is None:
+        return None
+    if len(inputs) > 1:
+        # An operand broadcast over the spatial axes (x * scale, scale of shape N x C x 1 x 1)
+        # reaches every position: its field is global, not a map to stride over.
+        fields = [
+            replace(rf, spatial=False) if rf.spatial and _broadcast_over(t, out, rf.axes) else rf
+            for t, rf in inputs
+        ]
+    merged = union(fields)  # type: ignore[arg-type]
+    if merged is None:
+        return None
+    if not merged.spatial or _keeps_spatial(first_tensor, out, merged.axes):
+        if (
+            kind is Kind.CONCAT
+            and merged.spatial
+            and _cat_dim(call, out) >= out.dim() - merged.axes
+        ):
+            return None  # concatenation along a spatial axis
+        return merged
+    if kind is None or kind is Kind.CONCAT:
+        return None  # unknown operation that changes the spatial layout
+    return merged.global_(tuple(first_tensor.shape[-merged.axes :]))
+
+
+def _broadcast_over(x: Tensor, out: Tensor, axes: int) -> bool:
+    return x.dim() >= axes and out.dim() >= axes and x.shape[-axes:] != out.shape[-axes:]
+
+
+def _keeps_spatial(x: Tensor, out: Tensor, axes: int) -> bool:
+    return out.dim() == x.dim() and out.shape[-axes:] == x.shape[-axes:]
+
+
+def _cat_dim(call: OpCall, out: Tensor) -> int:
+    dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
+    return dim % out.dim()
+
+
+def _pad_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor | None) -> RF | None:
+    pad = call.args[1] if len(call.args) > 1 else call.kwargs["pad"]
+    # F.pad lists (left, right) pairs starting from the last dimension.
+    lefts = [-pad[2 * i] for i in range(len(pad) // 2)][::-1]
+    lefts = [0] * (x.dim() - len(lefts)) + lefts
+    return rf.shifted(lefts[-rf.axes :], (1,) * rf.axes)
+
+
+def _permute_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor | None) -> RF | None:
+    """The field while the spatial axes stay last and in order; unknown once they move, since
+    the rules here (and convolutions) take the spatial axes to be the trailing ones."""
+    if out is None or not rf.spatial:
+        return rf if out is not None else None
+    n = x.dim()
+    # Replay the call on a meta tensor whose dimension sizes name the dimensions.
+    probe = torch.empty(tuple(range(2, n + 2)), device="meta")
+    order = [size - 2 for size in call.func(probe, *call.args[1:], **call.kwargs).shape]
+    return rf if order[n - rf.axes :] == list(range(n - rf.axes, n)) else None
+
+
+def _index_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor | None) -> RF | None:
+    if out is None:
+        return None
+    index = call.args[1] if len(call.args) > 1 else None
+    index = index if isinstance(index, tuple) else (index,)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (x.dim() - len(index) + 1) + index[at + 1 :]
+    if not all(isinstance(i, slice) for i in index) or len(index) > x.dim():
+        return rf if _keeps_spatial(x, out, rf.axes) else None
+    index = index + (slice(None),) * (x.dim() - len(index))
+    starts, steps = [], []
+    for i, n in zip(index[-rf.axes :], x.shape[-rf.axes :], strict=True):
+        start, _, step = i.indices(n)
+        starts.append(start)
+        steps.append(step)
+    return rf.shifted(starts, steps)

@@ -1,0 +1,319 @@
+"""What the analyzer produces: frozen per-layer records, totals, and the failure of a run.
+
+Totals are computed from the records and the model's parameters: parameters are deduplicated by
+identity (a shared module or a tied weight counts once), and the sum of every column over the
+records equals its total. Parameters that no executed layer used (GoogLeNet's auxiliary heads,
+which only the training forward runs) are part of the parameter total and listed separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cnnzoo.analysis.formulas import Window
+from cnnzoo.analysis.receptive_field import RF
+
+# Optimizer state kept per trainable parameter, in parameter-sized tensors.
+OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adam": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRef:
+    """One parameter tensor of the model, under the first name `named_parameters` gives it."""
+
+    name: str
+    numel: int
+    trainable: bool
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRecord:
+    """One executed layer (a leaf module call or a functional call in a `forward`), or a block of
+    layers when the report is summarized to a depth.
+
+    Attributes:
+        index: position in execution order.
+        name: qualified module name; a functional call is named after the module whose forward
+            made it, e.g. ``"_transform.cat()"``; a repeated call gets ``@2``, ``@3``, ...
+        type: module class, or the torch function of a functional call.
+        depth: nesting depth (children of the model have depth 1).
+        kind: "module", "function" or "block".
+        input_shapes: shapes of the tensors passed in.
+        output_shapes: shapes of the tensors returned.
+        params: parameters counted in this layer (trainable + frozen).
+        trainable_params, frozen_params: the split of `params`.
+        shared_params: parameters this layer uses that an earlier layer already counted.
+        shared_with: names of the layers that counted them.
+        macs: multiply-accumulates of convolutions and matrix products.
+        flops: all FLOPs (2 x macs for convolutions and matrix products, see `formulas`).
+        activation_bytes: bytes of newly allocated outputs (0 for in-place ops and views).
+        window: kernel, stride, padding, dilation and groups of a convolution or pool.
+        rf: receptive field of the output (size, effective stride, offset per spatial axis).
+        inexact: the window's output-size division is not exact (the size was rounded).
+        in_place: the layer wrote into its input.
+        notes: anything the counts could not cover.
+    """
+
+    index: int
+    name: str
+    type: str
+    depth: int
+    kind: str
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+    params: int
+    trainable_params: int
+    frozen_params: int
+    shared_params: int
+    shared_with: tuple[str, ...]
+    macs: int
+    flops: int
+    activation_bytes: int
+    window: Window | None
+    rf: RF | None
+    inexact: bool = False
+    in_place: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def kernel(self) -> tuple[int, ...] | None:
+        return self.window.kernel if self.window else None
+
+    @property
+    def stride(self) -> tuple[int | float, ...] | None:
+        return self.window.stride if self.window else None
+
+    @property
+    def padding(self) -> tuple[int, ...] | None:
+        return self.window.padding if self.window else None
+
+    @property
+    def dilation(self) -> tuple[int, ...] | None:
+        return self.window.dilation if self.window else None
+
+    @property
+    def groups(self) -> int | None:
+        return self.window.groups if self.window else None
+
+    @property
+    def rf_size(self) -> tuple[int, ...] | None:
+        return self.rf.size if self.rf else None
+
+    @property
+    def rf_stride(self) -> tuple[float, ...] | None:
+        return self.rf.jump if self.rf else None
+
+    @property
+    def rf_offset(self) -> tuple[float, ...] | None:
+        return self.rf.offset if self.rf else None
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        return self.output_shapes[0] if self.output_shapes else None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCall:
+    """A call of a module that has children; its layers are `rows[first:end]` of the trace."""
+
+    name: str
+    type: str
+    depth: int
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+    rf: RF | None
+    first: int
+    end: int
+    parents: tuple[int, ...]  # indices of the enclosing block calls, outermost first
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Where and why the forward pass stopped.
+
+    Attributes:
+        layer: qualified name of the failing layer.
+        type: its module class (or function).
+        op: the torch function that raised, if any.
+        input_shapes: shapes the failing layer received.
+        message: the error.
+        kind: "input too small" (a window larger than its padded input), "shape mismatch" or
+            "error".
+        smallest_input: the smallest input (C, H, W) that passes, when one was found.
+        hint: a sentence for the user about `smallest_input`.
+    """
+
+    layer: str
+    type: str
+    op: str | None
+    input_shapes: tuple[tuple[int, ...], ...]
+    message: str
+    kind: str
+    smallest_input: tuple[int, ...] | None = None
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Whole-model totals for one forward pass of `batch_size` inputs.
+
+    Attributes:
+        params: all parameters of the model, shared ones once (= sum over `model.parameters()`).
+        trainable_params, frozen_params: the split of `params` by `requires_grad`.
+        unused_params: parameters no executed layer used (included in `params`).
+        macs: multiply-accumulates of convolutions and matrix products (the "paper" count).
+        flops: all FLOPs: 2 x macs plus normalization, activations, pooling, adds, ...
+        other_flops: flops - 2 x macs.
+        input_bytes: the input batch.
+        activation_bytes: newly allocated layer outputs.
+        param_bytes: parameters; buffer_bytes: buffers (batch-norm statistics, ...).
+        trainable_bytes: bytes of trainable parameters (the size of their gradients).
+        batch_size: the batch the byte counts refer to.
+    """
+
+    params: int
+    trainable_params: int
+    frozen_params: int
+    unused_params: int
+    macs: int
+    flops: int
+    other_flops: int
+    input_bytes: int
+    activation_bytes: int
+    param_bytes: int
+    buffer_bytes: int
+    trainable_bytes: int
+    batch_size: int
+
+    def training_bytes(self, optimizer: str = "adam", batch_size: int | None = None) -> int:
+        """Estimated memory of one training step.
+
+        parameters + buffers + gradients + optimizer state + the input and every layer's newly
+        allocated output, which is what autograd keeps for the backward pass. Activations scale
+        with the batch size; the rest does not.
+
+        Args:
+            optimizer: "sgd" (no state), "sgd_momentum" (1 buffer per parameter) or "adam" (2).
+            batch_size: the batch to estimate for; defaults to the analysed batch.
+        """
+        if optimizer not in OPTIMIZER_STATES:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}")
+        fixed = self.param_bytes + self.buffer_bytes
+        fixed += self.trainable_bytes * (1 + OPTIMIZER_STATES[optimizer])
+        return fixed + self._per_sample_bytes() * (batch_size or self.batch_size)
+
+    def _per_sample_bytes(self) -> float:
+        return (self.input_bytes + self.activation_bytes) / self.batch_size
+
+    def max_batch_size(self, budget_bytes: int, optimizer: str = "adam") -> int:
+        """The largest batch whose `training_bytes` estimate fits in `budget_bytes` (0 if none)."""
+        fixed = self.training_bytes(optimizer, batch_size=1) - self._per_sample_bytes()
+        per_sample = self._per_sample_bytes()
+        if per_sample <= 0:
+            return 0
+        return max(0, int((budget_bytes - fixed) // per_sample))
+
+
+def compute_totals(
+    rows: tuple[LayerRecord, ...],
+    params: tuple[ParamRef, ...],
+    *,
+    input_bytes: int,
+    buffer_bytes: int,
+    batch_size: int,
+) -> Totals:
+    """Totals over the leaf records; parameters come from the model, deduplicated by identity."""
+    macs = sum(r.macs for r in rows)
+    flops = sum(r.flops for r in rows)
+    return Totals(
+        params=sum(p.numel for p in params),
+        trainable_params=sum(p.numel for p in params if p.trainable),
+        frozen_params=sum(p.numel for p in params if not p.trainable),
+        unused_params=sum(p.numel for p in params) - sum(r.params for r in rows),
+        macs=macs,
+        flops=flops,
+        other_flops=flops - 2 * macs,
+        input_bytes=input_bytes,
+        activation_bytes=sum(r.activation_bytes for r in rows),
+        param_bytes=sum(p.nbytes for p in params),
+        buffer_bytes=buffer_bytes,
+        trainable_bytes=sum(p.nbytes for p in params if p.trainable),
+        batch_size=batch_size,
+    )
+
+
+def at_depth(
+    rows: tuple[LayerRecord, ...],
+    parents: tuple[tuple[int, ...], ...],
+    blocks: tuple[BlockCall | None, ...],
+    depth: int | None,
+) -> tuple[LayerRecord, ...]:
+    """The records summarized to `depth`: layers nested deeper are merged into the outermost
+    enclosing block at that depth or deeper, one record per block call; sums are unchanged."""
+    if depth is None:
+        return rows
+    out: list[LayerRecord] = []
+    current: int | None = None
+    group: list[LayerRecord] = []
+
+    def flush() -> None:
+        if current is not None:
+            out.append(_merge(blocks[current], group, len(out)))  # type: ignore[arg-type]
+
+    for row, chain in zip(rows, parents, strict=True):
+        block = _enclosing(row, chain, blocks, depth)
+        if block is None:
+            flush()
+            current, group = None, []
+            out.append(_reindexed(row, len(out)))
+        elif block == current:
+            group.append(row)
+        else:
+            flush()
+            current, group = block, [row]
+    flush()
+    return tuple(out)
+
+
+def _enclosing(
+    row: LayerRecord, chain: tuple[int, ...], blocks: tuple[BlockCall | None, ...], depth: int
+) -> int | None:
+    """The outermost finished block call around `row` at `depth` or deeper, if `row` is deeper."""
+    if row.depth <= depth:
+        return None
+    for b in chain:
+        block = blocks[b]
+        if block is not None and block.depth >= depth:
+            return b
+    return None
+
+
+def _reindexed(row: LayerRecord, index: int) -> LayerRecord:
+    return row if row.index == index else replace(row, index=index)
+
+
+def _merge(block: BlockCall, rows: list[LayerRecord], index: int) -> LayerRecord:
+    shared_with = tuple(dict.fromkeys(name for r in rows for name in r.shared_with))
+    notes = tuple(dict.fromkeys(note for r in rows for note in r.notes))
+    return LayerRecord(
+        index=index,
+        name=block.name,
+        type=block.type,
+        depth=block.depth,
+        kind="block",
+        input_shapes=block.input_shapes,
+        output_shapes=block.output_shapes,
+        params=sum(r.params for r in rows),
+        trainable_params=sum(r.trainable_params for r in rows),
+        frozen_params=sum(r.frozen_params for r in rows),
+        shared_params=sum(r.shared_params for r in rows),
+        shared_with=shared_with,
+        macs=sum(r.macs for r in rows),
+        flops=sum(r.flops for r in rows),
+        activation_bytes=sum(r.activation_bytes for r in rows),
+        window=None,
+        rf=block.rf,
+        inexact=any(r.inexact for r in rows),
+        notes=notes,
+    )

@@ -1,0 +1,176 @@
+"""Checkpoints that survive interruption.
+
+Layout of a run directory's `checkpoints/` folder::
+
+    step-00001234/            one complete checkpoint
+        model.safetensors     weights (safetensors: loading never runs code)
+        state.pt              optimizer, schedule, RNG and progress (loaded with weights_only=True)
+        meta.json             format version, model name, step, library and torch versions
+    last.json                 {"dir": "step-00001234"}: the newest complete checkpoint
+    best.json                 {"dir": ..., "val_error": ...}: the best so far
+
+A checkpoint is written into a temporary folder, every file fsynced, then renamed into place,
+and only then does `last.json` (itself replaced atomically) point to it. A crash at any moment
+leaves `last.json` pointing at a complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete, corrupt or of another format."""
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_synced(path: Path, data: bytes) -> None:
+    """Write and fsync a file (not atomic by itself; callers rename it into place)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically: readers see the old or the new file, never half."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write_file_synced(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+class CheckpointStore:
+    """The checkpoints of one run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.root = Path(run_dir) / "checkpoints"
+
+    def _pointer(self, which: str) -> Path:
+        return self.root / f"{which}.json"
+
+    def exists(self, which: str = "last") -> bool:
+        return self._pointer(which).exists()
+
+    def save(
+        self,
+        tag: str,
+        model_state: dict[str, torch.Tensor],
+        state: dict[str, Any],
+        meta: dict[str, Any],
+        *,
+        best: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write a complete checkpoint and point `last` (and `best` when given) at it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / tag
+        tmp = self.root / f".tmp-{tag}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
+            write_file_synced(tmp / "model.safetensors", save(tensors))
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            write_file_synced(tmp / "state.pt", buffer.getvalue())
+            meta = {"format": FORMAT_VERSION, **meta}
+            write_file_synced(tmp / "meta.json", json.dumps(meta, indent=2).encode())
+            fsync_dir(tmp)
+            if final.exists():  # left by a crash before its pointer was written: not referenced
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+            fsync_dir(self.root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write(self._pointer("last"), json.dumps({"dir": tag}).encode())
+        if best is not None:
+            atomic_write(self._pointer("best"), json.dumps({"dir": tag, **best}).encode())
+        self._prune()
+        return final
+
+    def _referenced(self) -> set[str]:
+        names = set()
+        for which in ("last", "best"):
+            if self.exists(which):
+                names.add(self.read_pointer(which)["dir"])
+        return names
+
+    def _prune(self) -> None:
+        keep = self._referenced()
+        for path in self.root.iterdir():
+            if path.is_dir() and not path.name.startswith(".") and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def read_pointer(self, which: str) -> dict[str, Any]:
+        path = self._pointer(which)
+        try:
+            pointer = json.loads(path.read_text())
+            name = pointer["dir"]
+        except FileNotFoundError:
+            raise CheckpointError(f"no {which!r} checkpoint in {self.root}") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise CheckpointError(f"{path} is corrupt ({err}); delete it to use another") from err
+        if Path(name).name != name or name.startswith("."):
+            raise CheckpointError(f"{path} points outside the checkpoint folder: {name!r}")
+        return pointer
+
+    def path(self, which: str = "last") -> Path:
+        return self.root / self.read_pointer(which)["dir"]
+
+    def load(self, which: str = "last") -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
+        """Weights, training state and metadata of the `last` or `best` checkpoint."""
+        return load_checkpoint_dir(self.path(which))
+
+
+def load_checkpoint_dir(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict]:
+    """Read one checkpoint folder; never executes code from it."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is not a checkpoint: meta.json is missing") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path / 'meta.json'} is corrupt: {err}") from err
+    version = meta.get("format")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version!r}; this cnnzoo reads format "
+            f"{FORMAT_VERSION} and older. Upgrade cnnzoo to load it."
+        )
+    try:
+        weights = load_file(path / "model.safetensors")
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(
+            f"{path / 'model.safetensors'} is truncated or corrupt: {err}"
+        ) from err
+    try:
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path / 'state.pt'} is missing") from None
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(
+            f"{path / 'state.pt'} could not be loaded safely (truncated, corrupt, or it holds "
+            f"objects other than tensors and plain data): {err}"
+        ) from err
+    return weights, state, meta

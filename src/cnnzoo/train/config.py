@@ -1,0 +1,72 @@
+"""The training configuration: one frozen dataclass, filled from a named recipe and overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Schedule = Literal["multistep", "every", "plateau", "cosine", "constant"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyperparameter of a run. Units are in the comments."""
+
+    model: str
+    data: str = "digits"  # data set spec: digits, cifar10:DIR, cifar100:DIR, imagefolder:DIR, ...
+    recipe: str = "lenet-digits"
+    epochs: int = 30
+    batch_size: int = 64  # global: split evenly across distributed processes
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.05  # peak learning rate
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4  # L2 penalty on all parameters
+    schedule: Schedule = "cosine"
+    milestones: tuple[float, ...] = ()  # multistep: fractions of all steps where lr *= gamma
+    gamma: float = 0.1  # lr factor at each milestone / every `step_epochs` / on plateau
+    step_epochs: int = 8  # "every": epochs between lr decays
+    plateau_patience: int = 5  # "plateau": epochs without validation improvement before decay
+    warmup_lr: float = 0.0  # warm-up learning rate (0: no warm-up)
+    warmup_steps: int = 0  # warm-up lasts at most this many steps (optimizer updates)
+    warmup_until_error: float = 1.0  # ... or until the running training error falls below this
+    label_smoothing: float = 0.0
+    aux_loss_weight: float | None = None  # auxiliary heads; None takes the model spec's weight
+    model_options: tuple[tuple[str, Any], ...] = ()  # create_model overrides, e.g. drop_path_rate
+    augment: str | None = None  # None: the data set's default augmentation; "none" disables
+    pca_color: bool = False  # AlexNet's PCA colour augmentation
+    validation: Literal["split", "test"] = "split"
+    seed: int = 0
+    precision: Precision = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    deterministic: bool = False
+    num_workers: int = 0  # data loader worker processes (image decoding)
+    log_every: int = 20  # steps between plain log lines when output is not a terminal
+    max_steps: int | None = None  # stop after this many optimizer steps (quick checks)
+    out: str | None = None  # run directory; default runs/MODEL-DATA-TIMESTAMP
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config saved with `to_json` (lists become tuples again)."""
+        hints = typing.get_type_hints(cls)
+        fixed = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ValueError(f"unknown configuration field {key!r} in saved config")
+            if isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            fixed[key] = value
+        return cls(**fixed)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]

@@ -1,0 +1,174 @@
+"""Use a trained run: evaluate it on a data set, or classify image files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnzoo.data import DataSplits, make_transform, open_dataset
+from cnnzoo.registry import create_model, get_spec
+from cnnzoo.train.checkpoint import CheckpointError, CheckpointStore, load_checkpoint_dir
+from cnnzoo.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: nn.Module
+    config: TrainConfig
+    data: DataSplits  # classes and normalization the model was trained with (no images)
+    checkpoint: Path
+
+
+def load_trained(path: str | Path, which: str = "best") -> TrainedModel:
+    """Load a run directory's `best` (else `last`) checkpoint, or one checkpoint folder."""
+    path = Path(path)
+    if (path / "meta.json").exists():
+        checkpoint, run_dir = path, path.parent.parent
+    elif (path / "config.json").exists():
+        store = CheckpointStore(path)
+        checkpoint = store.path(which if store.exists(which) else "last")
+        run_dir = path
+    else:
+        raise CheckpointError(
+            f"{path} is neither a run directory (config.json) nor a checkpoint (meta.json)"
+        )
+    saved = json.loads((run_dir / "config.json").read_text())
+    config = TrainConfig.from_dict(saved["config"])
+    info = saved["data"]
+    weights, _, meta = load_checkpoint_dir(checkpoint)
+    if meta.get("model") != config.model:
+        raise CheckpointError(
+            f"{checkpoint} holds weights of {meta.get('model')!r}, but the run trained "
+            f"{config.model!r}"
+        )
+    model = create_model(
+        config.model, num_classes=len(info["classes"]), **dict(config.model_options)
+    )
+    model.load_state_dict(weights)
+    data = DataSplits(
+        name=info["name"],
+        train=None,
+        val=None,
+        test=None,
+        num_classes=len(info["classes"]),
+        classes=tuple(info["classes"]),
+        mean=tuple(info["mean"]),
+        std=tuple(info["std"]),
+        augment="none",
+        source=info["source"],
+    )
+    return TrainedModel(model.eval(), config, data, checkpoint)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    top1: float  # accuracy, 0..1
+    top5: float
+    per_class: tuple[float, ...]  # accuracy of each class
+    confusion: np.ndarray  # [true, predicted] counts
+    classes: tuple[str, ...]
+    count: int
+
+    def to_dict(self) -> dict:
+        return {
+            "loss": self.loss,
+            "top1": self.top1,
+            "top5": self.top5,
+            "count": self.count,
+            "per_class": dict(zip(self.classes, self.per_class, strict=True)),
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def evaluate(trained: TrainedModel, data_spec: str, split: str = "test") -> Evaluation:
+    """Loss, top-1/top-5 accuracy, per-class accuracy and the confusion matrix on a split."""
+    spec = get_spec(trained.config.model)
+    splits = open_dataset(
+        data_spec, seed=trained.config.seed, input_size=spec.input_size,
+        validation=trained.config.validation,
+    )  # fmt: skip
+    dataset = {"test": splits.test, "val": splits.val, "train": splits.train}[split]
+    if dataset is None:
+        raise ValueError(f"{data_spec} has no {split} split")
+    if splits.num_classes != trained.data.num_classes:
+        raise ValueError(
+            f"{data_spec} has {splits.num_classes} classes; the model was trained on "
+            f"{trained.data.num_classes} ({trained.data.name})"
+        )
+    transform = make_transform(trained.data, spec.input_size, train=False)
+    k = min(5, splits.num_classes)
+    confusion = np.zeros((splits.num_classes, splits.num_classes), dtype=np.int64)
+    loss_sum, top5_hits, count = 0.0, 0, 0
+    loader = torch.utils.data.DataLoader(dataset, batch_size=256)
+    with torch.no_grad():
+        for images, labels in loader:
+            logits = trained.model(transform(images, None))
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+            top5_hits += (logits.topk(k, 1).indices == labels[:, None]).any(1).sum().item()
+            np.add.at(confusion, (labels.numpy(), logits.argmax(1).numpy()), 1)
+            count += len(labels)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
+    return Evaluation(
+        loss=loss_sum / max(count, 1),
+        top1=float(confusion.diagonal().sum() / max(count, 1)),
+        top5=top5_hits / max(count, 1),
+        per_class=tuple(float(a) for a in per_class),
+        confusion=confusion,
+        classes=trained.data.classes,
+        count=count,
+    )
+
+
+def plot_confusion(evaluation: Evaluation, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(evaluation.classes)
+    size = min(12, 3 + 0.4 * n)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(evaluation.confusion, cmap="Blues")
+    if n <= 30:
+        ax.set_xticks(range(n), evaluation.classes, rotation=90)
+        ax.set_yticks(range(n), evaluation.classes)
+        for (i, j), value in np.ndenumerate(evaluation.confusion):
+            if value:
+                ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def predict(trained: TrainedModel, image_paths: list[str | Path], top_k: int = 5) -> list[list]:
+    """Top-k (class, probability) for each image, decoded with Pillow and prepared the way the
+    model was trained (channels, size, normalization)."""
+    from PIL import Image, UnidentifiedImageError
+
+    spec = get_spec(trained.config.model)
+    transform = make_transform(trained.data, spec.input_size, train=False)
+    results = []
+    for path in image_paths:
+        try:
+            with Image.open(path) as image:
+                mode = "L" if spec.input_size[0] == 1 else "RGB"
+                array = np.asarray(image.convert(mode), dtype=np.uint8)
+        except (OSError, UnidentifiedImageError) as err:
+            raise ValueError(f"cannot decode image {path}: {err}") from err
+        tensor = torch.from_numpy(array.copy())
+        tensor = tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+        with torch.no_grad():
+            probs = trained.model(transform(tensor[None], None)).softmax(1)[0]
+        values, indices = probs.topk(min(top_k, len(probs)))
+        results.append(
+            [(trained.data.classes[i], float(v)) for v, i in zip(values, indices, strict=True)]
+        )
+    return results

@@ -1,0 +1,164 @@
+"""The papers' experiments, rerun: several models trained with one recipe and seed, their curves
+in one figure and their final errors in one table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnzoo.registry import closest_names
+from cnnzoo.train.loop import fit
+from cnnzoo.train.plots import plot_training_curves
+from cnnzoo.train.recipes import resolve_config
+from cnnzoo.train.rundir import prepare_run_dir
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One trained model of an experiment."""
+
+    label: str
+    model: str
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    question: str
+    recipe: str
+    arms: tuple[Arm, ...]
+    epochs: int  # default on the embedded digits; the papers train far longer on CIFAR
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        Experiment(
+            "degradation",
+            "He et al. 2015, Fig. 6: do deeper plain networks train worse, and do shortcuts fix "
+            "it?",
+            "resnet-cifar",
+            (
+                Arm("plain-20", "plain20_cifar"),
+                Arm("plain-56", "plain56_cifar"),
+                Arm("ResNet-20", "resnet20_cifar"),
+                Arm("ResNet-56", "resnet56_cifar"),
+            ),
+            epochs=40,
+        ),
+        Experiment(
+            "stochastic-depth",
+            "Huang et al. 2016, Fig. 3: the same ResNet-110 with constant depth and with "
+            "stochastic depth (linear decay to p_L = 0.5).",
+            "stochastic-depth-cifar",
+            (
+                Arm("constant depth", "resnet110_cifar"),
+                Arm("stochastic depth", "resnet110_cifar", {"drop_path_rate": 0.5}),
+            ),
+            epochs=30,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    label: str
+    model: str
+    run_dir: str
+    final_train_error: float
+    test_error: float | None
+    best_val_error: float | None
+    seconds: float
+
+
+def get_experiment(name: str) -> Experiment:
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        close = closest_names(name, sorted(EXPERIMENTS))
+        raise KeyError(
+            f"unknown experiment {name!r}"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+            + f" Experiments: {', '.join(sorted(EXPERIMENTS))}."
+        ) from None
+
+
+def run_experiment(
+    name: str,
+    *,
+    data: str = "digits",
+    out: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    force: bool = False,
+    **overrides: Any,
+) -> list[ArmResult]:
+    """Train every arm with the same recipe and seed; write the figure, table and JSON to `out`.
+
+    Extra keyword arguments override recipe fields for every arm (e.g. ``batch_size``).
+    """
+    experiment = get_experiment(name)
+    out = prepare_run_dir(Path(out or f"runs/experiment-{name}"), resume=False, force=force)
+    results: list[ArmResult] = []
+    curves: dict[str, list[dict]] = {}
+    for arm in experiment.arms:
+        config = resolve_config(
+            arm.model,
+            data=data,
+            recipe=experiment.recipe,
+            epochs=epochs or experiment.epochs,
+            seed=seed,
+            model_options=tuple(sorted(arm.model_options.items())),
+            out=str(out / arm.label.lower().replace(" ", "-")),
+            **overrides,
+        )
+        print(f"\n== {experiment.name}: {arm.label} ({arm.model}) ==")
+        result = fit(config)
+        records = [
+            json.loads(line)
+            for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()
+            if line
+        ]
+        curves[arm.label] = records
+        results.append(
+            ArmResult(
+                label=arm.label,
+                model=arm.model,
+                run_dir=str(result.run_dir),
+                final_train_error=records[-1]["train_error"],
+                test_error=None if result.test_accuracy is None else 1 - result.test_accuracy,
+                best_val_error=result.best_val_error,
+                seconds=result.seconds,
+            )
+        )
+    plot_training_curves(curves, out / f"{name}.png", title=experiment.question)
+    (out / f"{name}.json").write_text(
+        json.dumps(
+            {"experiment": name, "data": data, "results": [vars(r) for r in results]}, indent=2
+        )  # fmt: skip
+    )
+    (out / f"{name}.md").write_text(results_table(results) + "\n")
+    return results
+
+
+def results_table(results: list[ArmResult]) -> str:
+    """Markdown table of final training and test error (%)."""
+    lines = [
+        "| network | final training error | test error | best validation error | time |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+
+        def pct(v: float | None) -> str:
+            return "-" if v is None else f"{100 * v:.2f}%"
+
+        lines.append(
+            f"| {r.label} | {pct(r.final_train_error)} | {pct(r.test_error)} | "
+            f"{pct(r.best_val_error)} | {r.seconds:.0f} s |"
+        )
+    return "\n".join(lines)
