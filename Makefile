@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The main job: the zoo table, then LeNet-5 trained on the embedded handwritten digits.
 demo: $(STAMP)
 	$(BIN)/cnnzoo list
+	$(BIN)/cnnzoo train lenet5 --data digits
 
 test: $(STAMP)
 	$(BIN)/ruff check .
