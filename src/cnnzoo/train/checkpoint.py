@@ -34,6 +34,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete, corrupt or of another format."""
 
 
+class CheckpointWriteError(CheckpointError, OSError):
+    """Writing a checkpoint failed (a full disk, a lost mount); the previous one is kept."""
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -82,7 +86,30 @@ class CheckpointStore:
         *,
         best: dict[str, Any] | None = None,
     ) -> Path:
-        """Write a complete checkpoint and point `last` (and `best` when given) at it."""
+        """Write a complete checkpoint and point `last` (and `best` when given) at it.
+
+        Raises:
+            CheckpointWriteError: the write failed (a full disk, a lost mount); the previous
+                checkpoint is untouched and `last` still points at it.
+        """
+        try:
+            return self._save(tag, model_state, state, meta, best)
+        except OSError as err:
+            kept = self.path("last") if self.exists("last") else "none yet"
+            raise CheckpointWriteError(
+                f"could not write checkpoint {self.root / tag}: {err.strerror or err}. The "
+                f"previous checkpoint is kept: {kept}. Free space (or fix the folder) and "
+                f"resume with: cnnzoo train --resume {self.root.parent}"
+            ) from err
+
+    def _save(
+        self,
+        tag: str,
+        model_state: dict[str, torch.Tensor],
+        state: dict[str, Any],
+        meta: dict[str, Any],
+        best: dict[str, Any] | None,
+    ) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / tag
         tmp = self.root / f".tmp-{tag}-{os.getpid()}"
@@ -117,10 +144,17 @@ class CheckpointStore:
         return names
 
     def _prune(self) -> None:
+        """Delete checkpoints no pointer references, and the temporary files and folders of
+        writes that a killed process left (the run lock means no other process is writing)."""
         keep = self._referenced()
         for path in self.root.iterdir():
-            if path.is_dir() and not path.name.startswith(".") and path.name not in keep:
+            stale_tmp = ".tmp-" in path.name and not path.name.endswith(f"-{os.getpid()}")
+            if path.name.startswith(".") and not stale_tmp:
+                continue
+            if path.is_dir() and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+            elif stale_tmp:
+                path.unlink(missing_ok=True)
 
     def read_pointer(self, which: str) -> dict[str, Any]:
         path = self._pointer(which)

@@ -49,7 +49,24 @@ class TrainConfig:
     log_every: int = 20  # steps between plain log lines when output is not a terminal
     max_steps: int | None = None  # stop after this many optimizer steps (quick checks)
     out: str | None = None  # run directory; default runs/MODEL-DATA-TIMESTAMP
+    max_memory: str | None = None  # refuse to start if the analyzer's estimate exceeds, "8GiB"
     notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # A fixed choice (precision, optimizer, ...) set from Python is checked here, as the
+        # command line's choices are: a misspelled "bf61" would otherwise train in fp32.
+        from cnnzoo.registry import closest_names
+
+        for name, kind in typing.get_type_hints(type(self)).items():
+            choices = _literal_choices(kind)
+            value = getattr(self, name)
+            if choices and value not in choices:
+                close = closest_names(str(value), [str(c) for c in choices if c is not None], 3)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                raise ValueError(
+                    f"{name}={value!r} is not valid.{hint} Choose one of "
+                    f"{', '.join(repr(c) for c in choices)}."
+                )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -70,3 +87,15 @@ class TrainConfig:
 
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def _literal_choices(kind: Any) -> tuple[Any, ...]:
+    """The allowed values of a `Literal[...]` (or `Literal[...] | None`) annotation, else ()."""
+    if typing.get_origin(kind) is typing.Literal:
+        return typing.get_args(kind)
+    args = typing.get_args(kind)
+    if type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1 and typing.get_origin(inner[0]) is typing.Literal:
+            return (*typing.get_args(inner[0]), None)
+    return ()

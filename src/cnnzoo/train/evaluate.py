@@ -12,8 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.data import DataSplits, make_transform, open_dataset
+from cnnzoo.interop import StateDictMismatchError, check_state_dict
 from cnnzoo.registry import create_model, get_spec
-from cnnzoo.train.checkpoint import CheckpointError, CheckpointStore, load_checkpoint_dir
+from cnnzoo.train.checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    atomic_write,
+    load_checkpoint_dir,
+)
 from cnnzoo.train.config import TrainConfig
 
 
@@ -42,15 +48,10 @@ def load_trained(path: str | Path, which: str = "best") -> TrainedModel:
     config = TrainConfig.from_dict(saved["config"])
     info = saved["data"]
     weights, _, meta = load_checkpoint_dir(checkpoint)
-    if meta.get("model") != config.model:
-        raise CheckpointError(
-            f"{checkpoint} holds weights of {meta.get('model')!r}, but the run trained "
-            f"{config.model!r}"
-        )
     model = create_model(
         config.model, num_classes=len(info["classes"]), **dict(config.model_options)
     )
-    model.load_state_dict(weights)
+    load_weights(model, weights, checkpoint, meta)
     data = DataSplits(
         name=info["name"],
         train=None,
@@ -64,6 +65,23 @@ def load_trained(path: str | Path, which: str = "best") -> TrainedModel:
         source=info["source"],
     )
     return TrainedModel(model.eval(), config, data, checkpoint)
+
+
+def load_weights(model: nn.Module, weights: dict, checkpoint: Path, meta: dict) -> None:
+    """Load a checkpoint's weights into `model`, refusing weights of another form.
+
+    Raises:
+        CheckpointError: the weights do not fit; the message lists the missing, unexpected and
+            mismatched keys and names the registered model they fit.
+    """
+    try:
+        check_state_dict(model, weights, hint=str(meta.get("model") or ""))
+    except StateDictMismatchError as err:
+        raise CheckpointError(
+            f"{checkpoint} (saved from {meta.get('model')!r}) cannot be loaded into the run's "
+            f"model: {err}"
+        ) from None
+    model.load_state_dict(weights)
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,27 @@ def plot_confusion(evaluation: Evaluation, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) -> Path:
+    """Write `SPLIT.json` and `SPLIT-confusion.png` into the folder `out`; returns the PNG.
+
+    Raises:
+        RunDirError: `out` cannot be created or written (nothing else was changed).
+    """
+    from cnnzoo.train.rundir import RunDirError
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / f"{split}.json", json.dumps(evaluation.to_dict(), indent=2).encode())
+        png = out / f"{split}-confusion.png"
+        plot_confusion(evaluation, png, title)
+    except OSError as err:
+        raise RunDirError(
+            f"cannot write the evaluation to {out}: {err.strerror or err}. Choose another --out."
+        ) from err
+    return png
 
 
 def predict(trained: TrainedModel, image_paths: list[str | Path], top_k: int = 5) -> list[list]:

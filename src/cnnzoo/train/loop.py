@@ -22,8 +22,9 @@ from torch.utils.data.distributed import DistributedSampler
 from cnnzoo.data import DataSplits, make_transform, open_dataset
 from cnnzoo.registry import create_model, get_spec
 from cnnzoo.train import distributed
-from cnnzoo.train.checkpoint import CheckpointStore
+from cnnzoo.train.checkpoint import CheckpointStore, atomic_write
 from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.evaluate import load_weights
 from cnnzoo.train.progress import EpochProgress
 from cnnzoo.train.rundir import RunLock, default_run_dir, environment, prepare_run_dir
 from cnnzoo.train.schedule import LearningRate
@@ -268,6 +269,7 @@ def _run(
     model.to(ctx.device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
+    check_trainable(model, spec.input_size, config, per_rank_batch, log)
     aux_weight = _resolve_aux_weight(config, model)
     train_forward: nn.Module = _TrainForward(model, with_aux=aux_weight > 0)
     if ctx.enabled:
@@ -297,9 +299,13 @@ def _run(
     store = CheckpointStore(run_dir)
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "sums": [0.0, 0.0, 0.0]}
     best_val_error = math.inf
-    if resuming:
-        weights, state, _ = store.load("last")
-        model.load_state_dict(weights)
+    if resuming and not store.exists("last"):
+        # Stopped (killed) before its first checkpoint: nothing to continue but the config.
+        log(f"resuming {run_dir}: no checkpoint was written yet; starting from the beginning")
+        _keep_metrics_until(run_dir / "metrics.jsonl", 0)
+    elif resuming:
+        weights, state, meta = store.load("last")
+        load_weights(model, weights, store.path("last"), meta)
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
@@ -308,9 +314,12 @@ def _run(
         )
         progress = state["progress"]
         best_val_error = state["best_val_error"]
+        # An epoch logged but killed before its checkpoint is trained again: drop its line.
+        _keep_metrics_until(run_dir / "metrics.jsonl", progress["epoch"])
         log(f"resuming {run_dir} at epoch {progress['epoch'] + 1}, step {progress['global_step']}")
     elif ctx.is_main:
-        (run_dir / "config.json").write_text(
+        atomic_write(
+            run_dir / "config.json",
             json.dumps(
                 {
                     "config": json.loads(config.to_json()),
@@ -324,7 +333,7 @@ def _run(
                     },
                 },
                 indent=2,
-            )
+            ).encode(),
         )
 
     def save_checkpoint(best: dict[str, Any] | None = None) -> Path | None:
@@ -395,12 +404,13 @@ def _run(
                 scaler.update()
 
                 sums = progress["sums"]
+                correct = (logits.argmax(1) == labels).sum().item()
                 sums[0] += loss.item() * len(labels)
-                sums[1] += (logits.argmax(1) == labels).sum().item()
+                sums[1] += correct
                 sums[2] += len(labels)
                 progress["global_step"] += 1
                 progress["step_in_epoch"] += 1
-                schedule.observe_train_error(step, 1.0 - sums[1] / sums[2])
+                schedule.observe_train_error(step, 1.0 - correct / len(labels))
                 bar.update(
                     loss=sums[0] / sums[2],
                     acc=sums[1] / sums[2],
@@ -487,7 +497,7 @@ def _run(
     )
     if ctx.is_main:
         summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(result).items()}
-        (run_dir / "results.json").write_text(json.dumps(summary, indent=2))
+        atomic_write(run_dir / "results.json", json.dumps(summary, indent=2).encode())
     return result
 
 
@@ -516,3 +526,63 @@ def _plot_curves(metrics_path: Path, png_path: Path, title: str) -> None:
 
     records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
     plot_training_curves({title: records}, png_path)
+
+
+def _keep_metrics_until(path: Path, epochs: int) -> None:
+    """Keep the metrics of the first `epochs` epochs (those a checkpoint holds)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["epoch"] <= epochs:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass  # a line cut short by a kill
+    if kept != lines:
+        atomic_write(path, "".join(line + "\n" for line in kept).encode())
+
+
+def check_trainable(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    config: TrainConfig,
+    batch_size: int,
+    log=print,
+) -> None:
+    """Before training: run the analyzer on the model as built for this run.
+
+    Raises:
+        ValueError: the input is too small for the network (the message names the layer and
+            the smallest input that passes), or the analyzer's training-memory estimate exceeds
+            `config.max_memory` (the message gives the estimate and the largest batch that fits).
+    """
+    from cnnzoo.analysis import parse_bytes, summary
+    from cnnzoo.analysis.render import failure_lines, nbytes
+
+    report = summary(model, tuple(input_size), batch_size=batch_size)
+    if report.failure is not None:
+        size = "x".join(map(str, input_size))
+        raise ValueError(
+            f"{config.model} cannot train on {size} inputs:\n" + "\n".join(failure_lines(report))
+        )
+    if config.max_memory is None:
+        return
+    budget = parse_bytes(config.max_memory)
+    optimizer = config.optimizer if config.optimizer == "adam" else "sgd"
+    if optimizer == "sgd" and config.momentum:
+        optimizer = "sgd_momentum"
+    estimate = report.totals.training_bytes(optimizer, batch_size)
+    log(
+        f"training memory estimate (analyzer; {optimizer}, batch {batch_size} per process, "
+        f"float32): {nbytes(estimate)}; --max-memory {config.max_memory}"
+    )
+    if estimate > budget:
+        fits = report.totals.max_batch_size(budget, optimizer)
+        raise ValueError(
+            f"the training memory estimate {nbytes(estimate)} ({config.model}, {optimizer}, "
+            f"batch {batch_size} per process) exceeds --max-memory {config.max_memory}; the run "
+            f"was not started. Lower --batch-size (the largest batch that fits is {fits}) or "
+            f"raise --max-memory."
+        )

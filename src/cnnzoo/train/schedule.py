@@ -28,6 +28,7 @@ class LearningRate:
         self.best_val_loss = math.inf
         self.bad_epochs = 0
         self.warmup_done = config.warmup_steps <= 0 or config.warmup_lr <= 0
+        self.error_average = 1.0  # moving average of the training error, for the warm-up rule
 
     def at(self, step: int) -> float:
         """The learning rate for optimizer step `step` (0-based)."""
@@ -50,10 +51,13 @@ class LearningRate:
             return c.lr
         raise ValueError(f"unknown schedule {c.schedule!r}")
 
-    def observe_train_error(self, step: int, running_error: float) -> None:
-        """Ends the warm-up once the running training error is below the recipe's threshold."""
+    def observe_train_error(self, step: int, batch_error: float) -> None:
+        """Ends the warm-up once the training error, averaged over recent batches (a single
+        batch is too noisy), is below the recipe's threshold."""
+        self.error_average = 0.9 * self.error_average + 0.1 * batch_error
         if not self.warmup_done and (
-            running_error < self.config.warmup_until_error or step + 1 >= self.config.warmup_steps
+            self.error_average < self.config.warmup_until_error
+            or step + 1 >= self.config.warmup_steps
         ):
             self.warmup_done = True
 
@@ -75,6 +79,7 @@ class LearningRate:
             "best_val_loss": self.best_val_loss,
             "bad_epochs": self.bad_epochs,
             "warmup_done": self.warmup_done,
+            "error_average": self.error_average,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -82,3 +87,4 @@ class LearningRate:
         self.best_val_loss = float(state["best_val_loss"])
         self.bad_epochs = int(state["bad_epochs"])
         self.warmup_done = bool(state["warmup_done"])
+        self.error_average = float(state["error_average"])
