@@ -45,7 +45,7 @@ RECIPES: dict[str, Recipe] = {
                 "schedule": "multistep",
                 "milestones": (0.5, 0.75),
                 "gamma": 0.1,
-                "epochs": 164,
+                "epochs": 182,
                 "augment": "cifar",
                 "validation": "split",
                 **_RESNET_CIFAR_WARMUP,

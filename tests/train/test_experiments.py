@@ -1,0 +1,54 @@
+"""The experiments' plumbing on a tiny synthetic set (the real runs are experiments, not tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.cli import main
+from cnnzoo.train.experiments import EXPERIMENTS, get_experiment
+
+
+def test_degradation_trains_every_arm_and_writes_figure_and_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "degradation"
+    args = [
+        "experiment",
+        "degradation",
+        "--data",
+        "synthetic:64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    for arm in get_experiment("degradation").arms:
+        assert f"| {arm.label} |" in table
+        assert (out / arm.label.lower() / "metrics.jsonl").exists()
+    saved = json.loads((out / "degradation.json").read_text())
+    assert [r["model"] for r in saved["results"]] == [
+        "plain20_cifar",
+        "plain56_cifar",
+        "resnet20_cifar",
+        "resnet56_cifar",
+    ]
+    assert (out / "degradation.png").stat().st_size > 10_000
+    # the same recipe and seed for every arm
+    configs = [
+        json.loads((Path(r["run_dir"]) / "config.json").read_text())["config"]
+        for r in saved["results"]
+    ]
+    assert len({(c["recipe"], c["seed"], c["lr"], c["batch_size"]) for c in configs}) == 1
+
+
+def test_unknown_experiment_suggests(capsys: pytest.CaptureFixture) -> None:
+    assert main(["experiment", "degradatoin"]) == 2
+    assert "did you mean degradation" in capsys.readouterr().err
+    assert set(EXPERIMENTS) == {"degradation", "stochastic-depth"}
