@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup system-packages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# This torch/torchvision pair lies on the machine's disk; pip takes it from there.
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[interop,dev]'
+	$(BIN)/pip install -q -e '.[interop,dev,export,viz]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -20,9 +20,14 @@ demo: $(STAMP)
 	$(BIN)/cnnzoo list
 	$(BIN)/cnnzoo train lenet5 --data digits
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Graphviz renders diagrams; headless Chromium runs the HTML report's browser test.
+system-packages:
+	command -v dot >/dev/null && command -v chromium >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends graphviz chromium)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
