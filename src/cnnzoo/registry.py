@@ -175,8 +175,10 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     allowed = spec.overrides()
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
+        close = [c for u in unknown for c in closest_names(u, sorted(allowed), n=1)]
+        hint = f"Did you mean: {', '.join(close)}? " if close else ""
         raise TypeError(
-            f"{name}: unknown override(s) {', '.join(unknown)}. "
+            f"{name}: unknown override(s) {', '.join(unknown)}. {hint}"
             f"Valid overrides: {', '.join(sorted(allowed))}."
         )
     for key, value in overrides.items():

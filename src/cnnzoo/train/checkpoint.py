@@ -16,10 +16,12 @@ leaves `last.json` pointing at a complete checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +94,38 @@ class CheckpointStore:
             CheckpointWriteError: the write failed (a full disk, a lost mount); the previous
                 checkpoint is untouched and `last` still points at it.
         """
+        with self._explained(tag):
+            self.root.mkdir(parents=True, exist_ok=True)
+            final = self.root / tag
+            tmp = self.root / f".tmp-{tag}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            try:
+                tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
+                write_file_synced(tmp / "model.safetensors", save(tensors))
+                buffer = io.BytesIO()
+                torch.save(state, buffer)
+                write_file_synced(tmp / "state.pt", buffer.getvalue())
+                meta = {"format": FORMAT_VERSION, **meta}
+                write_file_synced(tmp / "meta.json", json.dumps(meta, indent=2).encode())
+                fsync_dir(tmp)
+                if final.exists():  # left by a crash before its pointer was written: not referenced
+                    shutil.rmtree(final)
+                os.rename(tmp, final)
+                fsync_dir(self.root)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            atomic_write(self._pointer("last"), json.dumps({"dir": tag}).encode())
+            if best is not None:
+                atomic_write(self._pointer("best"), json.dumps({"dir": tag, **best}).encode())
+            self._prune()
+            return final
+
+    @contextlib.contextmanager
+    def _explained(self, tag: str) -> Iterator[None]:
+        """Turn an OSError while writing checkpoint `tag` into advice that names what is kept."""
         try:
-            return self._save(tag, model_state, state, meta, best)
+            yield
         except OSError as err:
             kept = self.path("last") if self.exists("last") else "none yet"
             raise CheckpointWriteError(
@@ -101,40 +133,6 @@ class CheckpointStore:
                 f"previous checkpoint is kept: {kept}. Free space (or fix the folder) and "
                 f"resume with: cnnzoo train --resume {self.root.parent}"
             ) from err
-
-    def _save(
-        self,
-        tag: str,
-        model_state: dict[str, torch.Tensor],
-        state: dict[str, Any],
-        meta: dict[str, Any],
-        best: dict[str, Any] | None,
-    ) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        final = self.root / tag
-        tmp = self.root / f".tmp-{tag}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
-            write_file_synced(tmp / "model.safetensors", save(tensors))
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            write_file_synced(tmp / "state.pt", buffer.getvalue())
-            meta = {"format": FORMAT_VERSION, **meta}
-            write_file_synced(tmp / "meta.json", json.dumps(meta, indent=2).encode())
-            fsync_dir(tmp)
-            if final.exists():  # left by a crash before its pointer was written: not referenced
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-            fsync_dir(self.root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        atomic_write(self._pointer("last"), json.dumps({"dir": tag}).encode())
-        if best is not None:
-            atomic_write(self._pointer("best"), json.dumps({"dir": tag, **best}).encode())
-        self._prune()
-        return final
 
     def _referenced(self) -> set[str]:
         names = set()

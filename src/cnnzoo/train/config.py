@@ -67,6 +67,10 @@ class TrainConfig:
                     f"{name}={value!r} is not valid.{hint} Choose one of "
                     f"{', '.join(repr(c) for c in choices)}."
                 )
+        if self.max_memory is not None:
+            from cnnzoo.analysis import parse_bytes
+
+            parse_bytes(self.max_memory)  # "memory size must look like 8GiB or 512MB, ..."
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -22,6 +22,8 @@ from cnnzoo.train.checkpoint import (
 )
 from cnnzoo.train.config import TrainConfig
 
+SPLITS = ("test", "val", "train")
+
 
 @dataclass(frozen=True)
 class TrainedModel:
@@ -107,6 +109,8 @@ class Evaluation:
 
 def evaluate(trained: TrainedModel, data_spec: str, split: str = "test") -> Evaluation:
     """Loss, top-1/top-5 accuracy, per-class accuracy and the confusion matrix on a split."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     spec = get_spec(trained.config.model)
     splits = open_dataset(
         data_spec, seed=trained.config.seed, input_size=spec.input_size,
@@ -174,6 +178,8 @@ def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) 
     """
     from cnnzoo.train.rundir import RunDirError
 
+    if split not in SPLITS:  # it names the files: never a path
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)

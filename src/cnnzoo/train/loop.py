@@ -208,8 +208,10 @@ def fit(
     elif config is None:
         raise ValueError("fit needs a config, or a run directory to resume")
     ctx = distributed.setup()
+    made_here = False
     if resume is None:
         run_dir = Path(config.out) if config.out else default_run_dir(config.model, config.data)
+        made_here = not run_dir.exists()
         if ctx.is_main:
             prepare_run_dir(run_dir, resume=False, force=force)
         config = replace(config, out=str(run_dir))
@@ -231,6 +233,11 @@ def fit(
         lock.acquire()
     try:
         return _run(config, ctx, run_dir, resume is not None, augment_rng, started)
+    except Exception:
+        lock.release()
+        if made_here and ctx.is_main and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before it wrote anything (bad data, too small, memory)
+        raise
     finally:
         lock.release()
         torch.use_deterministic_algorithms(previous_deterministic)

@@ -14,12 +14,12 @@ def plot_training_curves(
     title: str | None = None,
 ) -> None:
     """Error (%) per epoch: training solid, validation dashed, one colour per run."""
-    import matplotlib
+    # A bare Figure (no pyplot): nothing is kept in pyplot's global figure registry between the
+    # epochs of a long run.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax_err, ax_loss = fig.subplots(1, 2)
     for index, (label, records) in enumerate(runs.items()):
         color = f"C{index}"
         epochs = [r["epoch"] for r in records]
@@ -46,5 +46,4 @@ def plot_training_curves(
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)  # a reader never sees a half-written image

@@ -33,7 +33,7 @@ def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> Path:
         if not holds_run:
             raise RunDirError(f"cannot resume: {out} holds no run (config.json is missing)")
         return out
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != "run.lock" or _locked(p) for p in out.iterdir()):
         if not force:
             what = "a run" if holds_run else "files"
             raise RunDirError(
@@ -51,6 +51,15 @@ def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> Path:
     except OSError as err:
         raise RunDirError(f"cannot write to run directory {out}: {err.strerror}") from err
     return out
+
+
+def _locked(lock: Path) -> bool:
+    """Whether a `run.lock` names a live process (a killed run's lock alone holds nothing)."""
+    try:
+        owner = int(lock.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return True
+    return owner != 0 and _pid_alive(owner)
 
 
 def _pid_alive(pid: int) -> bool:
