@@ -25,6 +25,7 @@ from cnnzoo.train import distributed
 from cnnzoo.train.checkpoint import CheckpointStore, atomic_write
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.evaluate import load_weights
+from cnnzoo.train.plots import new_figure
 from cnnzoo.train.progress import EpochProgress
 from cnnzoo.train.rundir import RunLock, default_run_dir, environment, prepare_run_dir
 from cnnzoo.train.schedule import LearningRate
@@ -366,6 +367,7 @@ def _run(
 
     # ---- epochs --------------------------------------------------------------------------------
     metrics_path = run_dir / "metrics.jsonl"
+    curve_figure = new_figure() if ctx.is_main else None
     with _StopSignal() as stop:
         while progress["epoch"] < config.epochs:
             epoch = progress["epoch"]
@@ -475,7 +477,7 @@ def _run(
             if ctx.is_main:
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-                _plot_curves(metrics_path, run_dir / "curves.png", config.model)
+                _plot_curves(metrics_path, run_dir / "curves.png", config.model, curve_figure)
             save_checkpoint(best={"val_error": val_error, "epoch": epoch + 1} if improved else None)
             if config.max_steps is not None and progress["global_step"] >= config.max_steps:
                 break
@@ -528,11 +530,11 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
     return line + f"  lr {record['lr']:.3g}  {record['seconds']:.1f}s"
 
 
-def _plot_curves(metrics_path: Path, png_path: Path, title: str) -> None:
+def _plot_curves(metrics_path: Path, png_path: Path, title: str, figure) -> None:
     from cnnzoo.train.plots import plot_training_curves
 
     records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-    plot_training_curves({title: records}, png_path)
+    plot_training_curves({title: records}, png_path, figure=figure)
 
 
 def _keep_metrics_until(path: Path, epochs: int) -> None:
