@@ -52,7 +52,7 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cnnzoo.train import TrainingDiverged, TrainingInterrupted, fit
+    from cnnzoo.train import TrainingDiverged, TrainingInterrupted, distributed, fit
     from cnnzoo.train.recipes import resolve_config
 
     try:
@@ -71,6 +71,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as err:
         print(f"cnnzoo train: {err}", file=sys.stderr)
         return 3
+    if distributed.launched_rank() != 0:
+        return 0  # rank 0 reports for the whole run
     if result.test_accuracy is not None:
         print(f"test accuracy: {100 * result.test_accuracy:.2f}% (loss {result.test_loss:.4f})")
     print(f"run directory: {result.run_dir}")

@@ -232,8 +232,11 @@ def fit(
     lock = RunLock(run_dir)
     if ctx.is_main:
         lock.acquire()
+    clean = False
     try:
-        return _run(config, ctx, run_dir, resume is not None, augment_rng, started)
+        result = _run(config, ctx, run_dir, resume is not None, augment_rng, started)
+        clean = True
+        return result
     except Exception:
         lock.release()
         if made_here and ctx.is_main and not any(run_dir.iterdir()):
@@ -242,7 +245,7 @@ def fit(
     finally:
         lock.release()
         torch.use_deterministic_algorithms(previous_deterministic)
-        distributed.teardown(ctx)
+        distributed.teardown(ctx, clean=clean)
 
 
 def _run(
@@ -483,6 +486,7 @@ def _run(
                 break
 
     # ---- final evaluation ----------------------------------------------------------------------
+    del train_forward  # the DDP reducer holds the process group; see distributed.teardown
     test_loss = test_error = None
     if splits.test is not None:
         test_loss, test_error = evaluate_model(
