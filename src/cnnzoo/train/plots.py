@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,14 @@ def plot_training_curves(
 ) -> None:
     """Error (%) per epoch: training solid, validation dashed, one colour per run.
 
-    A training run passes the same `figure` every epoch: redrawing one figure reuses its
-    renderer's buffers, where a new figure per epoch grew the process by about 3 MiB an epoch
-    (benchmarks/soak.py).
+    A training run passes the same `figure` every epoch. The artists cleared from it form
+    reference cycles that only Python's rare full collection frees; left to it, a training run
+    grew by about 5 MiB an epoch between collections (benchmarks/soak.py), so they are collected
+    here, once per epoch.
     """
     fig = new_figure() if figure is None else figure
     fig.clear()
+    gc.collect()
     ax_err, ax_loss = fig.subplots(1, 2)
     for index, (label, records) in enumerate(runs.items()):
         color = f"C{index}"
