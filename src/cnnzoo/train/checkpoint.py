@@ -56,6 +56,15 @@ def write_file_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def append_synced(path: Path, line: str) -> None:
+    """Append one line and fsync it, so the metrics an epoch's checkpoint follows survive a
+    power loss as the checkpoint does (a resume keeps the lines up to the checkpoint's epoch)."""
+    with open(path, "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically: readers see the old or the new file, never half."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -22,7 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 from cnnzoo.data import DataSplits, make_transform, open_dataset
 from cnnzoo.registry import create_model, get_spec
 from cnnzoo.train import distributed
-from cnnzoo.train.checkpoint import CheckpointStore, atomic_write
+from cnnzoo.train.checkpoint import CheckpointStore, append_synced, atomic_write
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.evaluate import load_weights
 from cnnzoo.train.plots import new_figure
@@ -478,8 +478,7 @@ def _run(
             if improved:
                 best_val_error = val_error
             if ctx.is_main:
-                with metrics_path.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
+                append_synced(metrics_path, json.dumps(record))
                 _plot_curves(metrics_path, run_dir / "curves.png", config.model, curve_figure)
             save_checkpoint(best={"val_error": val_error, "epoch": epoch + 1} if improved else None)
             if config.max_steps is not None and progress["global_step"] >= config.max_steps:
