@@ -341,3 +341,24 @@ def test_stochastic_depth_is_resnet_plus_drop_path():
         assert (sd.num_params, sd.macs) == (plain.num_params, plain.macs)
         assert sd.arch["drop_path_rate"] == 0.5
         assert sd.paper.arxiv == "1603.09382"
+
+
+@pytest.mark.parametrize(
+    ("build", "kwargs", "rule"),
+    [
+        ("cifar_resnet", {"depth": 21}, "6n\\+2"),
+        ("cifar_resnet", {"depth": 2}, "6n\\+2"),  # no blocks at all
+        ("cifar_preact_resnet", {"depth": 100, "bottleneck": True}, "9n\\+2"),
+        ("cifar_wide_resnet", {"depth": 4, "widen_factor": 1}, "6n\\+4"),
+    ],
+)
+def test_cifar_depths_that_no_block_count_gives_are_refused(build, kwargs, rule):
+    from cnnzoo.models import preact_resnet, resnet, wide_resnet
+
+    builders = {
+        "cifar_resnet": resnet.cifar_resnet,
+        "cifar_preact_resnet": preact_resnet.cifar_preact_resnet,
+        "cifar_wide_resnet": wide_resnet.cifar_wide_resnet,
+    }
+    with pytest.raises(ValueError, match=f"depth must be {rule} .*got {kwargs['depth']}"):
+        builders[build](**kwargs)

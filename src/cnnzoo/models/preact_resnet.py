@@ -20,7 +20,13 @@ All of them are the shared `ResNet` class with `preact=True`. Deviations are lis
 from __future__ import annotations
 
 from cnnzoo.layers.drop_path import DropPathMode
-from cnnzoo.models.resnet import IMAGENET_BLOCKS, ResNet, cifar_stages, imagenet_resnet
+from cnnzoo.models.resnet import (
+    IMAGENET_BLOCKS,
+    ResNet,
+    blocks_per_stage,
+    cifar_stages,
+    imagenet_resnet,
+)
 from cnnzoo.registry import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
@@ -42,10 +48,7 @@ def cifar_preact_resnet(
     name: str = "preact_resnet_cifar",
 ) -> ResNet:
     """A pre-activation CIFAR ResNet: 6n+2 layers of basic units or 9n+2 of bottlenecks."""
-    convs_per_block = 3 if bottleneck else 2
-    if (depth - 2) % (3 * convs_per_block):
-        raise ValueError(f"depth must be {3 * convs_per_block}n+2, got {depth}")
-    n = (depth - 2) // (3 * convs_per_block)
+    n = blocks_per_stage(depth, 3 if bottleneck else 2, 2)
     widths = (16, 32, 64)
     expansion = 4 if bottleneck else 1
     return ResNet(

@@ -172,6 +172,18 @@ def imagenet_stages(
     )
 
 
+def blocks_per_stage(depth: int, layers_per_block: int, other_layers: int) -> int:
+    """n, for a three-stage CIFAR network of `depth` = 3 * layers_per_block * n + other_layers
+    weighted layers (6n+2 for basic blocks, 9n+2 for bottlenecks, 6n+4 for Wide ResNets, which
+    count two projection shortcuts)."""
+    per_stage = 3 * layers_per_block
+    if depth <= other_layers or (depth - other_layers) % per_stage:
+        raise ValueError(
+            f"depth must be {per_stage}n+{other_layers} (n >= 1 blocks per stage), got {depth}"
+        )
+    return (depth - other_layers) // per_stage
+
+
 def cifar_stages(
     blocks: int, out_channels: tuple[int, ...], widths: tuple[int, ...] | None = None
 ) -> tuple[Stage, ...]:
@@ -222,11 +234,9 @@ def cifar_resnet(
     name: str = "resnet_cifar",
 ) -> ResNet:
     """Section 4.2's 6n+2-layer network: three stages of n basic blocks, 16/32/64 filters."""
-    if (depth - 2) % 6:
-        raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
-    n = (depth - 2) // 6
     return ResNet(
-        stages=cifar_stages(n, (16, 32, 64)), stem="cifar", stem_channels=16, bottleneck=False,
+        stages=cifar_stages(blocks_per_stage(depth, 2, 2), (16, 32, 64)),
+        stem="cifar", stem_channels=16, bottleneck=False,
         shortcut=shortcut, residual=residual, zero_init_residual=zero_init_residual,
         drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode,
         num_classes=num_classes, in_chans=in_chans, name=name,

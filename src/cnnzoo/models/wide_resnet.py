@@ -16,7 +16,13 @@ met both with and without BN's scale and shift.
 from __future__ import annotations
 
 from cnnzoo.layers.drop_path import DropPathMode
-from cnnzoo.models.resnet import IMAGENET_BLOCKS, ResNet, cifar_stages, imagenet_resnet
+from cnnzoo.models.resnet import (
+    IMAGENET_BLOCKS,
+    ResNet,
+    blocks_per_stage,
+    cifar_stages,
+    imagenet_resnet,
+)
 from cnnzoo.registry import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
@@ -45,11 +51,9 @@ def cifar_wide_resnet(
         widen_factor: k, the multiplier of the 16/32/64 filters of the 2015 CIFAR ResNet.
         dropout: dropout between the two convolutions of each unit (the paper's 0.3).
     """
-    if (depth - 4) % 6:
-        raise ValueError(f"WRN depth must be 6n+4, got {depth}")
     widths = tuple(c * widen_factor for c in (16, 32, 64))
     return ResNet(
-        stages=cifar_stages((depth - 4) // 6, widths), stem="cifar", stem_channels=16,
+        stages=cifar_stages(blocks_per_stage(depth, 2, 4), widths), stem="cifar", stem_channels=16,
         bottleneck=False, preact=True, shortcut="B", dropout=dropout,
         drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode,
         num_classes=num_classes, in_chans=in_chans, name=name,
