@@ -4,12 +4,20 @@ in one figure and their final errors in one table."""
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.registry import closest_names
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnzoo.data.datasets import open_dataset
+from cnnzoo.data.transforms import make_transform
+from cnnzoo.registry import closest_names, create_model, get_spec
+from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.loop import fit
 from cnnzoo.train.plots import plot_training_curves
 from cnnzoo.train.recipes import resolve_config
@@ -80,6 +88,7 @@ class ArmResult:
     test_error: float | None
     best_val_error: float | None
     seconds: float
+    gradient_scale: float  # see first_conv_gradient_scale
 
 
 def get_experiment(name: str) -> Experiment:
@@ -125,6 +134,8 @@ def run_experiment(
             **settings,
         )
         print(f"\n== {experiment.name}: {arm.label} ({arm.model}) ==")
+        gradient_scale = first_conv_gradient_scale(config)
+        print(f"first conv at initialization: grad norm / weight norm = {gradient_scale:.3g}")
         result = fit(config)
         records = [
             json.loads(line)
@@ -141,6 +152,7 @@ def run_experiment(
                 test_error=None if result.test_accuracy is None else 1 - result.test_accuracy,
                 best_val_error=result.best_val_error,
                 seconds=result.seconds,
+                gradient_scale=gradient_scale,
             )
         )
     plot_training_curves(curves, out / f"{name}.png", title=experiment.question)
@@ -153,11 +165,46 @@ def run_experiment(
     return results
 
 
+def first_conv_gradient_scale(config: TrainConfig, batches: int = 5) -> float:
+    """Gradient norm / weight norm of the first convolution of the arm's network at
+    initialization (its seed), the median over a few training batches: how far one SGD step at
+    learning rate 1 would move it.
+
+    It tells why a network does not train: through a plain network's conv-BN-ReLU layers the
+    gradient grows on its way back to the input (He et al. 2015 suspected "exponentially low
+    convergence rates"; Balduzzi et al. 2017 and Yang et al. 2019 show the growth), so at any
+    usable learning rate the first layers are rewritten by every step. Shortcuts keep it near 1.
+    """
+    spec = get_spec(config.model)
+    splits = open_dataset(
+        config.data, seed=config.seed, input_size=spec.input_size, validation=config.validation
+    )
+    transform = make_transform(splits, spec.input_size, train=True, augment=config.augment)
+    torch.manual_seed(config.seed)
+    model = create_model(
+        config.model, num_classes=splits.num_classes, **dict(config.model_options)
+    ).train()
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    generator = torch.Generator().manual_seed(config.seed)
+    batch = min(config.batch_size, len(splits.train))
+    ratios = []
+    for _ in range(batches):
+        index = torch.randperm(len(splits.train), generator=generator)[:batch].tolist()
+        images = torch.stack([torch.as_tensor(splits.train[i][0]) for i in index])
+        labels = torch.tensor([int(splits.train[i][1]) for i in index])
+        model.zero_grad()
+        F.cross_entropy(model(transform(images, generator)), labels).backward()
+        ratios.append((first_conv.weight.grad.norm() / first_conv.weight.norm()).item())
+    return statistics.median(ratios)
+
+
 def results_table(results: list[ArmResult]) -> str:
-    """Markdown table of final training and test error (%)."""
+    """Markdown table of final training and test error (%), and the first convolution's
+    gradient scale at initialization."""
     lines = [
-        "| network | final training error | test error | best validation error | time |",
-        "|---|---:|---:|---:|---:|",
+        "| network | final training error | test error | best validation error | time "
+        "| first conv grad norm / weight norm at init |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
 
@@ -166,6 +213,6 @@ def results_table(results: list[ArmResult]) -> str:
 
         lines.append(
             f"| {r.label} | {pct(r.final_train_error)} | {pct(r.test_error)} | "
-            f"{pct(r.best_val_error)} | {r.seconds:.0f} s |"
+            f"{pct(r.best_val_error)} | {r.seconds:.0f} s | {r.gradient_scale:.3g} |"
         )
     return "\n".join(lines)
