@@ -169,3 +169,59 @@ def test_two_process_torchrun_equals_one_process(tmp_path: Path) -> None:
     for key in a:
         assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-5), key
     assert not torch.equal(a["classifier.4.weight"], torch.zeros_like(a["classifier.4.weight"]))
+
+
+def test_a_stop_after_an_epochs_last_step_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread
+) -> None:
+    """A signal caught after the last step of an epoch saves a checkpoint with no step left in
+    that epoch; the resume finishes the epoch (evaluation, metrics, the epoch's checkpoint under
+    a fresh name, since the stop's checkpoint has its step's) and ends as the straight run."""
+    from cnnzoo.train import TrainingInterrupted, loop
+
+    def config(out: Path):
+        return resolve_config("lenet5_modern", data="synthetic:96", epochs=2, batch_size=16,
+                              seed=1, augment="none", out=str(out))  # fmt: skip
+
+    fit(config(tmp_path / "straight"))
+    metrics = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    steps_per_epoch = json.loads(metrics[0])["step"]
+    real_loss, calls = loop.training_loss, 0
+
+    def stop_after_the_epochs_last_step(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == steps_per_epoch:
+            signal.raise_signal(signal.SIGINT)
+        return real_loss(*args, **kwargs)
+
+    stopped = tmp_path / "stopped"
+    monkeypatch.setattr(loop, "training_loss", stop_after_the_epochs_last_step)
+    with pytest.raises(TrainingInterrupted, match=f"epoch 1, step {steps_per_epoch};"):
+        fit(config(stopped))
+    monkeypatch.setattr(loop, "training_loss", real_loss)
+    store = CheckpointStore(stopped)
+    assert store.load("last")[1]["progress"]["step_in_epoch"] == steps_per_epoch
+    stop_checkpoint = store.path("last")
+
+    # While each checkpoint is renamed into place, the one `last` names must be whole.
+    from cnnzoo.train import checkpoint
+
+    real_rename, broken = os.rename, []
+
+    def rename_checking_last(src, dst):
+        if store.exists("last") and not (store.path("last") / "model.safetensors").exists():
+            broken.append(store.path("last"))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", rename_checking_last)
+    fit(resume=stopped)
+    monkeypatch.setattr(checkpoint.os, "rename", real_rename)
+    assert not broken
+    a, b = _final_weights(tmp_path / "straight"), _final_weights(stopped)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    resumed = (stopped / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["train_loss"] for x in resumed] == [
+        json.loads(x)["train_loss"] for x in metrics
+    ]
+    assert store.path("last") != stop_checkpoint and store.load("last")[2]["epoch"] == 2

@@ -105,7 +105,7 @@ class CheckpointStore:
         """
         with self._explained(tag):
             self.root.mkdir(parents=True, exist_ok=True)
-            final = self.root / tag
+            final = self._unreferenced_folder(tag)
             tmp = self.root / f".tmp-{tag}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
@@ -124,11 +124,24 @@ class CheckpointStore:
                 fsync_dir(self.root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-            atomic_write(self._pointer("last"), json.dumps({"dir": tag}).encode())
+            atomic_write(self._pointer("last"), json.dumps({"dir": final.name}).encode())
             if best is not None:
-                atomic_write(self._pointer("best"), json.dumps({"dir": tag, **best}).encode())
+                atomic_write(
+                    self._pointer("best"), json.dumps({"dir": final.name, **best}).encode()
+                )
             self._prune()
             return final
+
+    def _unreferenced_folder(self, tag: str) -> Path:
+        """`tag`, or `tag-2`, `tag-3`, ... when a pointer names a checkpoint called `tag` (a stop
+        after an epoch's last step saves the step that the epoch's end saves again): the
+        checkpoint a pointer names stays whole until the new one is in place."""
+        referenced = self._referenced()
+        name, copy = tag, 1
+        while name in referenced:
+            copy += 1
+            name = f"{tag}-{copy}"
+        return self.root / name
 
     @contextlib.contextmanager
     def _explained(self, tag: str) -> Iterator[None]:

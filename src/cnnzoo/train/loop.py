@@ -389,6 +389,9 @@ def _run(
                 start=progress["step_in_epoch"],
             )
             epoch_start = time.perf_counter()
+            # The learning rate of the last step taken: an epoch whose every step was done
+            # before a stop resumes with no step left and still reports it.
+            lr = optimizer.param_groups[0]["lr"]
             for images, labels in loader:
                 step = progress["global_step"]
                 lr = schedule.at(step)
