@@ -149,6 +149,17 @@ def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
     assert run.exists() and not any(run.iterdir())
 
 
+def test_force_does_not_move_a_live_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "run.lock").write_text(str(os.getpid()))  # a live owner: this process
+    with pytest.raises(RunDirError, match=f"in use by a running process \\({os.getpid()}\\)"):
+        prepare_run_dir(run, resume=False, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert (run / "config.json").exists()
+
+
 def test_resume_needs_a_run(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="holds no run"):
         prepare_run_dir(tmp_path, resume=True, force=False)

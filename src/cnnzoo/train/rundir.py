@@ -40,6 +40,12 @@ def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> Path:
                 f"{out} already holds {what}. Continue it with --resume {out}, choose another "
                 f"--out, or pass --force to start over (the old folder is kept, renamed)."
             )
+        lock = out / "run.lock"
+        if lock.exists() and _locked(lock):
+            raise RunDirError(
+                f"{out} is in use by a running process ({lock.read_text().strip() or 'starting'})"
+                "; --force does not move a live run. Wait for it to finish or stop it first."
+            )
         backup = out.with_name(f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         out.rename(backup)
         print(f"moved the previous contents of {out} to {backup}")
