@@ -89,6 +89,31 @@ store.save("step-00000002", {{"w": torch.ones(1)}}, {{}}, {{"model": "toy"}})
     assert store.load("last")[0]["layer.weight"][0, 0] == 1.0
 
 
+def test_a_corrupt_last_pointer_deleted_as_advised_resumes_from_the_newest(tmp_path: Path):
+    store = CheckpointStore(tmp_path)
+    _save(store, 1, 1.0, best={"val_error": 0.1})
+    _save(store, 2, 2.0)
+    _save(store, 3, 3.0)
+    (store.root / "last.json").write_text('{"dir": "step-000')  # cut short
+    with pytest.raises(CheckpointError, match="corrupt .*delete it and resume: the newest"):
+        store.load("last")
+    (store.root / "last.json").unlink()
+    assert store.recover_last() == store.root / "step-00000003"
+    assert store.load("last")[0]["layer.weight"][0, 0] == 3.0
+
+
+def test_a_corrupt_best_pointer_stops_pruning_not_saving(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    _save(store, 1, 1.0, best={"val_error": 0.1})
+    _save(store, 2, 2.0)
+    (store.root / "best.json").write_text("{")
+    _save(store, 3, 3.0)  # which folder best names is unknown: none is deleted
+    assert sorted(p.name for p in store.root.iterdir() if p.is_dir()) == [
+        "step-00000001", "step-00000002", "step-00000003"
+    ]  # fmt: skip
+    assert store.load("last")[0]["layer.weight"][0, 0] == 3.0
+
+
 def test_truncated_weights_are_reported(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path)
     path = _save(store, 1, 1.0)

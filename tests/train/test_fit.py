@@ -225,3 +225,14 @@ def test_a_stop_after_an_epochs_last_step_resumes_exactly(
         json.loads(x)["train_loss"] for x in metrics
     ]
     assert store.path("last") != stop_checkpoint and store.load("last")[2]["epoch"] == 2
+
+
+def test_resume_without_last_pointer_uses_the_newest_checkpoint(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    fit(resolve_config("lenet5_modern", data="synthetic:96", epochs=1, batch_size=16,
+                       out=str(run)))  # fmt: skip
+    newest = CheckpointStore(run).path("last")
+    (run / "checkpoints" / "last.json").unlink()
+    fit(resume=run)
+    assert f"it now names {newest}, the newest" in capsys.readouterr().out
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]

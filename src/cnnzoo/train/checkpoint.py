@@ -137,6 +137,8 @@ class CheckpointStore:
         after an epoch's last step saves the step that the epoch's end saves again): the
         checkpoint a pointer names stays whole until the new one is in place."""
         referenced = self._referenced()
+        if referenced is None:  # a pointer is unreadable: any existing folder may be the one
+            referenced = {p.name for p in self.root.iterdir()}
         name, copy = tag, 1
         while name in referenced:
             copy += 1
@@ -156,17 +158,42 @@ class CheckpointStore:
                 f"resume with: cnnzoo train --resume {self.root.parent}"
             ) from err
 
-    def _referenced(self) -> set[str]:
+    def _referenced(self) -> set[str] | None:
+        """The folders the pointers name; None when a pointer cannot be read."""
         names = set()
         for which in ("last", "best"):
             if self.exists(which):
-                names.add(self.read_pointer(which)["dir"])
+                try:
+                    names.add(self.read_pointer(which)["dir"])
+                except CheckpointError:
+                    return None
         return names
+
+    def recover_last(self) -> Path | None:
+        """Point `last` at the newest complete checkpoint when its pointer is gone (deleted
+        after it was reported corrupt). Checkpoints are renamed into place only once whole, so
+        every folder here is one; each is loaded before it is trusted."""
+        if self.exists("last") or not self.root.is_dir():
+            return None
+        found = []
+        for folder in self.root.iterdir():
+            if folder.is_dir() and not folder.name.startswith("."):
+                try:
+                    found.append((load_checkpoint_dir(folder)[2].get("step", -1), folder))
+                except CheckpointError:
+                    continue
+        if not found:
+            return None
+        newest = max(found, key=lambda item: (item[0], item[1].name))[1]
+        atomic_write(self._pointer("last"), json.dumps({"dir": newest.name}).encode())
+        return newest
 
     def _prune(self) -> None:
         """Delete checkpoints no pointer references, and the temporary files and folders of
         writes that a killed process left (the run lock means no other process is writing)."""
         keep = self._referenced()
+        if keep is None:
+            return  # a pointer cannot be read: delete nothing it might name
         for path in self.root.iterdir():
             stale_tmp = ".tmp-" in path.name and not path.name.endswith(f"-{os.getpid()}")
             if path.name.startswith(".") and not stale_tmp:
@@ -184,7 +211,10 @@ class CheckpointStore:
         except FileNotFoundError:
             raise CheckpointError(f"no {which!r} checkpoint in {self.root}") from None
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{path} is corrupt ({err}); delete it to use another") from err
+            raise CheckpointError(
+                f"{path} is corrupt ({err}); delete it and resume: the newest complete "
+                "checkpoint is then used"
+            ) from err
         if Path(name).name != name or name.startswith("."):
             raise CheckpointError(f"{path} points outside the checkpoint folder: {name!r}")
         return pointer

@@ -310,6 +310,10 @@ def _run(
     store = CheckpointStore(run_dir)
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "sums": [0.0, 0.0, 0.0]}
     best_val_error = math.inf
+    if resuming and ctx.is_main and (recovered := store.recover_last()) is not None:
+        log(f"{store.root / 'last.json'} was missing; it now names {recovered}, the newest")
+    if resuming:
+        distributed.sum_across(ctx, [0.0])  # the other processes read `last` once it is there
     if resuming and not store.exists("last"):
         # Stopped (killed) before its first checkpoint: nothing to continue but the config.
         log(f"resuming {run_dir}: no checkpoint was written yet; starting from the beginning")
