@@ -70,6 +70,15 @@ def test_evaluate_reports_accuracy_and_confusion(trained_run: Path, capsys) -> N
     assert report["top1"] == pytest.approx(np.trace(confusion) / confusion.sum())
     assert report["top5"] >= report["top1"]
     assert (trained_run / "evaluation" / "test-confusion.png").exists()
+    assert main(["evaluate", str(trained_run)]) == 0  # an earlier evaluation is replaced
+
+
+def test_evaluate_leaves_a_users_file_alone(trained_run: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "test.json").write_text('{"mine": 1}')
+    assert main(["evaluate", str(trained_run), "--out", str(tmp_path)]) == 2
+    assert "is not an earlier cnnzoo evaluation; it is left as it is" in capsys.readouterr().err
+    assert (tmp_path / "test.json").read_text() == '{"mine": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.json"]
 
 
 def test_predict_classifies_image_files(trained_run: Path, tmp_path: Path, capsys) -> None:

@@ -170,6 +170,15 @@ def plot_confusion(evaluation: Evaluation, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _written_by_evaluate(report: Path) -> bool:
+    """Whether `report` is an evaluation this module wrote (so replacing it loses nothing new)."""
+    try:
+        saved = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"top1", "top5", "confusion", "per_class"} <= set(saved)
+
+
 def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) -> Path:
     """Write `SPLIT.json` and `SPLIT-confusion.png` into the folder `out`; returns the PNG.
 
@@ -181,11 +190,19 @@ def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) 
     if split not in SPLITS:  # it names the files: never a path
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     out = Path(out)
+    report, png = out / f"{split}.json", out / f"{split}-confusion.png"
+    for path in (report, png):
+        if path.exists() and not _written_by_evaluate(report):
+            raise RunDirError(
+                f"{path} exists and is not an earlier cnnzoo evaluation; it is left as it is. "
+                "Choose another --out."
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / f"{split}.json", json.dumps(evaluation.to_dict(), indent=2).encode())
-        png = out / f"{split}-confusion.png"
-        plot_confusion(evaluation, png, title)
+        tmp_png = png.with_name(f".{png.name}.tmp.png")
+        plot_confusion(evaluation, tmp_png, title)
+        tmp_png.replace(png)
+        atomic_write(report, json.dumps(evaluation.to_dict(), indent=2).encode())
     except OSError as err:
         raise RunDirError(
             f"cannot write the evaluation to {out}: {err.strerror or err}. Choose another --out."
