@@ -21,7 +21,7 @@ class Recipe:
     notes: tuple[str, ...] = ()
 
 
-_RESNET_CIFAR_WARMUP = {
+RESNET_CIFAR_WARMUP = {
     # Sec. 4.2: for ResNet-110, "0.01 to warm up the training until the training error is below
     # 80% (about 400 iterations)". Applied to every model: the rule ends it within a few dozen
     # iterations for shallower networks.
@@ -48,7 +48,7 @@ RECIPES: dict[str, Recipe] = {
                 "epochs": 182,
                 "augment": "cifar",
                 "validation": "split",
-                **_RESNET_CIFAR_WARMUP,
+                **RESNET_CIFAR_WARMUP,
             },
             (
                 "64k iterations at batch 128 on the 45k/5k split is about 182 epochs; lr / 10 at "
