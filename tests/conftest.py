@@ -43,7 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     waiting = [item for item in items if ONNX_ROUNDTRIPS in getattr(item, "fixturenames", ())]
     if not waiting:
         return
-    items[:] = [item for item in items if item not in set(waiting)] + waiting
+    waiting_ids = {id(item) for item in waiting}
+    items[:] = [item for item in items if id(item) not in waiting_ids] + waiting
     from onnx_roundtrip import BackgroundRoundtrips
 
     names = sorted({item.callspec.params["name"] for item in waiting})

@@ -85,6 +85,9 @@ class CheckpointStore:
     def _pointer(self, which: str) -> Path:
         return self.root / f"{which}.json"
 
+    def _point(self, which: str, folder: str, **extra: Any) -> None:
+        atomic_write(self._pointer(which), json.dumps({"dir": folder, **extra}).encode())
+
     def exists(self, which: str = "last") -> bool:
         return self._pointer(which).exists()
 
@@ -124,11 +127,9 @@ class CheckpointStore:
                 fsync_dir(self.root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-            atomic_write(self._pointer("last"), json.dumps({"dir": final.name}).encode())
+            self._point("last", final.name)
             if best is not None:
-                atomic_write(
-                    self._pointer("best"), json.dumps({"dir": final.name, **best}).encode()
-                )
+                self._point("best", final.name, **best)
             self._prune()
             return final
 
@@ -185,7 +186,7 @@ class CheckpointStore:
         if not found:
             return None
         newest = max(found, key=lambda item: (item[0], item[1].name))[1]
-        atomic_write(self._pointer("last"), json.dumps({"dir": newest.name}).encode())
+        self._point("last", newest.name)
         return newest
 
     def _prune(self) -> None:

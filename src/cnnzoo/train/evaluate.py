@@ -191,12 +191,12 @@ def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) 
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     out = Path(out)
     report, png = out / f"{split}.json", out / f"{split}-confusion.png"
-    for path in (report, png):
-        if path.exists() and not _written_by_evaluate(report):
-            raise RunDirError(
-                f"{path} exists and is not an earlier cnnzoo evaluation; it is left as it is. "
-                "Choose another --out."
-            )
+    present = [path for path in (report, png) if path.exists()]
+    if present and not _written_by_evaluate(report):
+        raise RunDirError(
+            f"{present[0]} exists and is not an earlier cnnzoo evaluation; it is left as it is. "
+            "Choose another --out."
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         tmp_png = png.with_name(f".{png.name}.tmp.png")

@@ -184,10 +184,11 @@ def first_conv_gradient_scale(config: TrainConfig, batches: int = 5) -> float:
         config.data, seed=config.seed, input_size=spec.input_size, validation=config.validation
     )
     transform = make_transform(splits, spec.input_size, train=True, augment=config.augment)
-    torch.manual_seed(config.seed)
-    model = create_model(
-        config.model, num_classes=splits.num_classes, **dict(config.model_options)
-    ).train()
+    with torch.random.fork_rng():  # the seeded initialization leaves the caller's RNG alone
+        torch.manual_seed(config.seed)
+        model = create_model(
+            config.model, num_classes=splits.num_classes, **dict(config.model_options)
+        ).train()
     first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     generator = torch.Generator().manual_seed(config.seed)
     batch = min(config.batch_size, len(splits.train))
