@@ -1,6 +1,7 @@
 """cnnzoo: the classic CNN architectures, faithful to their papers, runnable, measurable and
 trainable."""
 
+from cnnzoo._version import __version__
 from cnnzoo.analysis import summary
 from cnnzoo.bench import optimize_for_inference
 from cnnzoo.comparison import compare
@@ -8,8 +9,6 @@ from cnnzoo.export import export_model
 from cnnzoo.interop import from_torchvision, to_torchvision
 from cnnzoo.registry import ModelSpec, Paper, Result, create_model, get_spec, list_models
 from cnnzoo.viz import draw
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ModelSpec",

@@ -22,12 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnzoo.errors import ExportError
+
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 ONNX_OPSET = 18  # the opset the torch.export-based exporter writes natively (its default)
-
-
-class ExportError(ValueError):
-    """A model that cannot be exported, with the reason."""
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cnnzoo import create_model
+from cnnzoo import create_model, fileio
 from cnnzoo.cli import main
-from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train import fit
 from cnnzoo.train.checkpoint import CheckpointStore, CheckpointWriteError
 from cnnzoo.train.recipes import resolve_config
@@ -96,7 +95,7 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(
     """ENOSPC while writing the epoch-2 checkpoint (its state file, or the `last` pointer):
     the run stops with advice, epoch 1's checkpoint stays `last`, and --resume finishes."""
     run = tmp_path / "run"
-    real_write = ckpt.write_file_synced
+    real_write = fileio.write_file_synced
     calls = {"n": 0}
 
     def write(path: Path, data: bytes) -> None:
@@ -106,7 +105,7 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(path, data)
 
-    monkeypatch.setattr(ckpt, "write_file_synced", write)
+    monkeypatch.setattr(fileio, "write_file_synced", write)
     with pytest.raises(CheckpointWriteError) as info:
         fit(_config(run, epochs=2))
     monkeypatch.undo()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cnnzoo import fileio
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.checkpoint import CheckpointError, CheckpointStore, load_checkpoint_dir
 from cnnzoo.train.rundir import RunDirError, RunLock, prepare_run_dir
@@ -49,7 +50,7 @@ def test_a_write_interrupted_by_an_exception_leaves_the_old_checkpoint(
 ) -> None:
     store = CheckpointStore(tmp_path)
     _save(store, 1, 1.0)
-    real_write = ckpt.write_file_synced
+    real_write = fileio.write_file_synced
 
     def failing_write(path: Path, data: bytes) -> None:
         if path.name == "state.pt":
@@ -57,7 +58,7 @@ def test_a_write_interrupted_by_an_exception_leaves_the_old_checkpoint(
             raise OSError(28, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(ckpt, "write_file_synced", failing_write)
+    monkeypatch.setattr(fileio, "write_file_synced", failing_write)
     with pytest.raises(OSError, match="No space"):
         _save(store, 2, 2.0)
     monkeypatch.undo()

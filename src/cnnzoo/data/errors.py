@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
+from cnnzoo.errors import DataError
 
-class DataError(ValueError):
-    """Bad or missing data. The message names the file or folder, says what is wrong with it and
-    what to do about it, so a user can act on it without reading the code."""
+__all__ = ["DataError"]

@@ -29,51 +29,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from cnnzoo import fileio
+from cnnzoo.errors import CheckpointError
+from cnnzoo.fileio import atomic_write, fsync_dir
+
 FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, incomplete, corrupt or of another format."""
 
 
 class CheckpointWriteError(CheckpointError, OSError):
     """Writing a checkpoint failed (a full disk, a lost mount); the previous one is kept."""
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_file_synced(path: Path, data: bytes) -> None:
-    """Write and fsync a file (not atomic by itself; callers rename it into place)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def append_synced(path: Path, line: str) -> None:
-    """Append one line and fsync it, so the metrics an epoch's checkpoint follows survive a
-    power loss as the checkpoint does (a resume keeps the lines up to the checkpoint's epoch)."""
-    with open(path, "a") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically: readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write_file_synced(tmp, data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
 
 
 class CheckpointStore:
@@ -114,12 +78,12 @@ class CheckpointStore:
             tmp.mkdir()
             try:
                 tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
-                write_file_synced(tmp / "model.safetensors", save(tensors))
+                fileio.write_file_synced(tmp / "model.safetensors", save(tensors))
                 buffer = io.BytesIO()
                 torch.save(state, buffer)
-                write_file_synced(tmp / "state.pt", buffer.getvalue())
+                fileio.write_file_synced(tmp / "state.pt", buffer.getvalue())
                 meta = {"format": FORMAT_VERSION, **meta}
-                write_file_synced(tmp / "meta.json", json.dumps(meta, indent=2).encode())
+                fileio.write_file_synced(tmp / "meta.json", json.dumps(meta, indent=2).encode())
                 fsync_dir(tmp)
                 if final.exists():  # left by a crash before its pointer was written: not referenced
                     shutil.rmtree(final)

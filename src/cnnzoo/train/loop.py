@@ -20,9 +20,10 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from cnnzoo.data import DataSplits, make_transform, open_dataset
+from cnnzoo.fileio import append_synced, atomic_write
 from cnnzoo.registry import create_model, get_spec
 from cnnzoo.train import distributed
-from cnnzoo.train.checkpoint import CheckpointStore, append_synced, atomic_write
+from cnnzoo.train.checkpoint import CheckpointStore
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.evaluate import load_weights
 from cnnzoo.train.plots import new_figure

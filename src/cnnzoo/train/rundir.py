@@ -11,9 +11,8 @@ from typing import Any
 
 import torch
 
-
-class RunDirError(RuntimeError):
-    """A run directory cannot be used as asked."""
+from cnnzoo._version import __version__
+from cnnzoo.errors import RunDirError
 
 
 def default_run_dir(model: str, data: str) -> Path:
@@ -123,7 +122,6 @@ class RunLock:
 
 def environment() -> dict[str, Any]:
     """What produced a run: library, torch, Python and the machine."""
-    from cnnzoo import __version__
 
     cpu = platform.processor() or platform.machine()
     try:
