@@ -159,23 +159,40 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     from cnnzoo.analysis import load_model, parse_bytes, parse_input_size, summary
+    from cnnzoo.errors import UsageError
 
-    report = summary(
-        load_model(args.model),
-        parse_input_size(args.input) if args.input else None,
-        batch_size=args.batch,
-        depth=args.depth,
-    )
+    if args.depth is not None and args.depth < 0:
+        raise UsageError(f"--depth must be 0 or more (1: the model's children), got {args.depth}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    options = dict(_parse_option(o) for o in args.model_opt)
+    model = load_model(args.model)
+    input_size = parse_input_size(args.input) if args.input else None
+    if isinstance(model, str) and options:
+        from cnnzoo.analysis import meta_model
+        from cnnzoo.registry import get_spec
+
+        spec = get_spec(model)
+        model = meta_model(spec.name, **options)
+        if input_size is None and "in_chans" in options:  # follow the channels asked for
+            input_size = (int(options["in_chans"]), *spec.input_size[1:])  # type: ignore[call-overload]
+    elif options:
+        raise UsageError("--model-opt applies to registered models, not to a file's factory")
+    if not isinstance(model, str) and input_size is None and not _registered(model):
+        raise UsageError(
+            f"{args.model} is not a registered model, so its input size is unknown: "
+            "give one input with --input CxHxW, e.g. --input 3x224x224"
+        )
+    report = summary(model, input_size, batch_size=args.batch, depth=args.depth, mode=args.mode)
+    columns = tuple(c.strip() for c in (args.columns or "").split(",") if c.strip()) or None
     if args.explain:
         print(report.explain())
     elif args.format == "table":
-        report.print()
+        report.print(columns=columns, all_rows=args.all_rows)
+    elif args.format == "markdown":
+        print(report.to_markdown(columns=columns, all_rows=args.all_rows))
     else:
-        print(
-            {"markdown": report.to_markdown, "csv": report.to_csv, "json": report.to_json}[
-                args.format
-            ]()
-        )
+        print({"csv": report.to_csv, "json": report.to_json}[args.format]())
     if args.fit:
         budget = parse_bytes(args.fit)
         batch = report.totals.max_batch_size(budget, args.optimizer)
@@ -184,6 +201,12 @@ def _cmd_summary(args: argparse.Namespace) -> int:
             file=sys.stderr if args.format in ("csv", "json") else sys.stdout,
         )
     return 1 if report.failure is not None else 0
+
+
+def _registered(model: object) -> bool:
+    from cnnzoo.registry import list_models
+
+    return getattr(model, "name", None) in list_models()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -390,7 +413,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--depth", type=int, help="summarize layers nested deeper into their blocks")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
-    p.add_argument("--explain", action="store_true", help="the arithmetic of conv and pool layers")
+    p.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="columns to show, of layer,type,output,window,params,macs,flops,memory,rf,notes "
+        "(default: as many as fit the terminal, or COLUMNS)",
+    )
+    p.add_argument(
+        "--all-rows",
+        action="store_true",
+        help="also show layers that pass their input through (Identity, eval-mode Dropout)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("eval", "train"),
+        default="eval",
+        help="train: dropout on, and the training forward (GoogLeNet's auxiliary heads)",
+    )
+    p.add_argument(
+        "--model-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model override as train takes it, e.g. in_chans=1 (repeatable)",
+    )
+    p.add_argument("--explain", action="store_true", help="the arithmetic of every layer")
     p.add_argument("--fit", metavar="MEMORY", help="largest batch that fits, e.g. 8GiB")
     p.add_argument("--optimizer", choices=("sgd", "sgd_momentum", "adam"), default="adam")
     p.set_defaults(func=_cmd_summary)

@@ -6,15 +6,14 @@ the spec, so the table shows what the code builds.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
-from rich.console import Console
-from rich.table import Table
-
 from cnnzoo.analysis import count_macs, count_parameters, meta_model
+from cnnzoo.formatting import format_count
 from cnnzoo.registry import ModelSpec, get_spec, list_models
+from cnnzoo.table import Column, Table, render
+
+__all__ = ["ZooRow", "describe", "format_count", "measure", "render_rows", "zoo_rows"]
 
 
 @dataclass(frozen=True)
@@ -49,54 +48,47 @@ def zoo_rows(pattern: str | None = None) -> list[ZooRow]:
     return [measure(name) for name in list_models(pattern)]
 
 
-_HEADERS = ("model", "family", "paper", "year", "input", "params", "MACs")
+def _shape(size: tuple[int, ...]) -> str:
+    return "x".join(map(str, size))
 
 
-def _cells(row: ZooRow) -> tuple[str, ...]:
-    c, h, w = row.input_size
-    return (
-        row.name,
-        row.family,
-        row.paper,
-        str(row.year),
-        f"{c}x{h}x{w}",
-        f"{row.params:,}",
-        format_count(row.macs),
-    )
+# Text and Markdown show the input as CxHxW and MACs as 15.5G; CSV and JSON the raw numbers.
+_COLUMNS = (
+    Column("model", elastic=True, min_width=10),
+    Column("family", elastic=True),
+    Column("paper", elastic=True),
+    Column("year", align="right"),
+    Column("input", format=_shape),
+    Column("params", align="right", format="{:,}".format),
+    Column("MACs", key="macs", align="right", format=format_count),
+)
 
 
-def format_count(n: int) -> str:
-    """1_814_073_344 -> '1.81 G'; keeps three significant figures."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return str(n)
+def zoo_table(rows: list[ZooRow]) -> Table:
+    """The zoo as a `cnnzoo.table.Table`: one row per model."""
+    return Table(
+        columns=_COLUMNS,
+        rows=tuple(
+            (r.name, r.family, r.paper, r.year, r.input_size, r.params, r.macs) for r in rows
+        ),
+        title=f"cnnzoo: {len(rows)} models",
+        footer=("MACs: multiply-accumulates of one forward pass at the input shown; "
+                "FLOPs = 2 x MACs",),
+    )  # fmt: skip
 
 
-def render_rows(rows: list[ZooRow], fmt: str = "table") -> str:
-    """Render the zoo table as a terminal table, Markdown or CSV."""
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("model", "family", "paper", "year", "input", "params", "macs"))
-        for r in rows:
-            c, h, w = r.input_size
-            writer.writerow((r.name, r.family, r.paper, r.year, f"{c}x{h}x{w}", r.params, r.macs))
-        return buffer.getvalue().rstrip("\n")
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(_HEADERS) + " |", "|---|---|---|---:|---|---:|---:|"]
-        lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
-        return "\n".join(lines)
-    if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; use table, markdown or csv")
-    table = Table(title=f"cnnzoo: {len(rows)} models", title_justify="left")
-    for header in _HEADERS:
-        table.add_column(header, justify="right" if header in ("params", "MACs") else "left")
-    for r in rows:
-        table.add_row(*_cells(r))
-    console = Console(file=io.StringIO(), width=120, force_terminal=False)
-    console.print(table)
-    return console.file.getvalue().rstrip("\n")
+def render_rows(rows: list[ZooRow], fmt: str = "table", width: int | None = None) -> str:
+    """Render the zoo table as a terminal table (`width`: default the terminal's), Markdown,
+    CSV or JSON."""
+    table = zoo_table(rows)
+    if fmt == "markdown":  # a table to paste: no title, no footer
+        table = Table(columns=table.columns, rows=table.rows)
+    if fmt == "csv":  # the input as CxHxW there too
+        table = Table(
+            columns=table.columns,
+            rows=tuple((*r[:4], _shape(r[4]), *r[5:]) for r in table.rows),
+        )
+    return render(table, fmt, width)
 
 
 def describe(name: str) -> str:

@@ -1,48 +1,26 @@
-"""Renderers of a report: terminal table (rich), Markdown, CSV, JSON and pandas.
+"""Renderers of a report: the layer table (text fitted to the terminal, Markdown, CSV), JSON and
+pandas, all through the one table renderer (`cnnzoo.table`) and the one number formatter
+(`cnnzoo.formatting`).
 
 Renderers only format what the records hold; they compute nothing but shares of totals.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
+from cnnzoo.analysis.memory import activation_memory
 from cnnzoo.analysis.records import LayerRecord
+from cnnzoo.formatting import format_bytes, format_count
+from cnnzoo.table import Column, Table, render, terminal_width, to_markdown, to_text
 
 if TYPE_CHECKING:
     from cnnzoo.analysis.report import Report
 
-_COLUMNS = ("layer", "type", "output", "window", "params", "MACs", "FLOPs", "memory", "RF/stride",
-            "notes")  # fmt: skip
-_RIGHT = {"params", "MACs", "FLOPs", "memory", "RF/stride"}
-
-
-# -- formatting helpers ----------------------------------------------------------------------
-
-
-def count(n: int) -> str:
-    """105_415_200 -> '105.4M'; keeps 4 significant figures; small numbers as they are."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.4g}{unit}"
-    return str(n)
-
-
-def nbytes(n: float) -> str:
-    """Binary units: 1_161_600 -> '1.11 MiB'."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            value = n / scale
-            digits = 0 if value >= 100 else 1 if value >= 10 else 2
-            return f"{value:.{digits}f} {unit}"
-    return f"{int(n)} B"
+# The shared formatters under the names this module's callers use.
+count = format_count
+nbytes = format_bytes
 
 
 def shape(s: tuple[int, ...], batch: bool = False) -> str:
@@ -108,7 +86,26 @@ def _params(row: LayerRecord) -> str:
     return text
 
 
+# -- the layer table ---------------------------------------------------------------------------
+
+# key -> column. Layer, type, output shape, params and MACs are always shown; the others join, in
+# `priority` order, while the width allows (torchinfo's and Keras's compact default).
+LAYER_COLUMNS = {
+    "layer": Column("layer", elastic=True, min_width=12),
+    "type": Column("type", elastic=True, min_width=8),
+    "output": Column("output"),
+    "window": Column("window", priority=3),
+    "params": Column("params", align="right"),
+    "macs": Column("MACs", key="macs", align="right"),
+    "flops": Column("FLOPs", key="flops", align="right", priority=4),
+    "memory": Column("memory", align="right", priority=2),
+    "rf": Column("RF/stride", key="rf", align="right", priority=1),
+    "notes": Column("notes", priority=5, elastic=True, min_width=12, only_if_any=True),
+}
+
+
 def cells(row: LayerRecord, indent: bool = True) -> tuple[str, ...]:
+    """A record as the layer table's cells, in `LAYER_COLUMNS` order."""
     name = row.name or "(model)"
     return (
         ("  " * max(row.depth - 1, 0) if indent else "") + name,
@@ -124,6 +121,72 @@ def cells(row: LayerRecord, indent: bool = True) -> tuple[str, ...]:
     )
 
 
+def passes_through(row: LayerRecord) -> bool:
+    """A layer that returns its input untouched (Identity, eval-mode Dropout): no arithmetic, no
+    parameters, no new memory. The terminal table hides these unless asked for all rows."""
+    return row.in_place and row.flops == 0 and row.params == 0 and row.shared_params == 0
+
+
+def _tree(rows: tuple[LayerRecord, ...]) -> list[tuple[LayerRecord | None, str]]:
+    """(record or None for a block heading, the layer cell): the qualified names as an indented
+    tree; a block heading is written where a new enclosing name begins."""
+    out: list[tuple[LayerRecord | None, str]] = []
+    path: list[str] = []
+    for row in rows:
+        parts = row.name.split(".") if row.name else ["(model)"]
+        *parents, leaf = parts
+        same = 0
+        while same < min(len(path), len(parents)) and path[same] == parents[same]:
+            same += 1
+        out += [(None, "  " * level + parents[level]) for level in range(same, len(parents))]
+        path = parents
+        out.append((row, "  " * len(parents) + leaf))
+    return out
+
+
+def layer_table(
+    report: Report,
+    *,
+    columns: tuple[str, ...] | None = None,
+    all_rows: bool = False,
+    tree: bool = True,
+) -> Table:
+    """The report's layers as a `cnnzoo.table.Table`, the totals as its footer.
+
+    Args:
+        columns: keys of `LAYER_COLUMNS` to show, in order, whatever the width (default: the
+            width decides, see `LAYER_COLUMNS`).
+        all_rows: keep the layers that pass their input through (hidden by default and counted
+            in the footer).
+        tree: the layer column as an indented tree of the qualified names (else flat names).
+    """
+    hidden = [] if all_rows else [r for r in report.layers if passes_through(r)]
+    shown = tuple(r for r in report.layers if all_rows or not passes_through(r))
+    entries = _tree(shown) if tree else [(r, r.name or "(model)") for r in shown]
+    rows, display = [], {}
+    for i, (record, label) in enumerate(entries):
+        if record is None:
+            display[i] = (label, *("" for _ in range(len(LAYER_COLUMNS) - 1)))
+            rows.append((label, *(None for _ in range(len(LAYER_COLUMNS) - 1))))
+        else:
+            rows.append((label, *cells(record, indent=False)[1:]))
+    footer = totals_lines(report)
+    if hidden:
+        types = ", ".join(dict.fromkeys(r.type for r in hidden))
+        footer.append(
+            f"{len(hidden)} layer(s) that pass their input through ({types}) are not shown; "
+            "--all-rows shows them"
+        )
+    table = Table(
+        columns=tuple(LAYER_COLUMNS.values()),
+        rows=tuple(rows),
+        title=heading(report),
+        footer=tuple(footer),
+        display=display,
+    )
+    return table.select(columns) if columns else table
+
+
 # -- text blocks around the table ------------------------------------------------------------
 
 
@@ -133,9 +196,10 @@ def heading(report: Report) -> str:
         "meta tensors" if report.traced_on == "meta" else f"a real forward on {report.traced_on}"
     )
     depth = f", depth {report.depth}" if report.depth is not None else ""
+    mode = ", training mode" if getattr(report, "mode", "eval") == "train" else ""
     return (
         f"{report.model}: input {report.batch_size} x {c_h_w} {_dtype(report)}"
-        f" (traced on {traced}{depth})"
+        f" (traced on {traced}{depth}{mode})"
     )
 
 
@@ -143,19 +207,26 @@ def _dtype(report: Report) -> str:
     return str(report.dtype).removeprefix("torch.")
 
 
+def _both(n: int) -> str:
+    """1_981_356_834_816 -> '1,981,356,834,816 (1.98T)'; small numbers once."""
+    return f"{n:,}" if abs(n) < 1000 else f"{n:,} ({count(n)})"
+
+
 def totals_lines(report: Report) -> list[str]:
     t = report.totals
+    mem = activation_memory(report)
     lines = [
-        f"Parameters: {t.params:,} (trainable {t.trainable_params:,}, frozen {t.frozen_params:,}"
-        + (f", not used by forward {t.unused_params:,}" if t.unused_params else "")
-        + ")",
-        f"MACs (conv + linear): {t.macs:,} ({count(t.macs)}); "
-        f"as FLOPs: 2 x MACs = {count(2 * t.macs)}",
-        "Other FLOPs (norm, activations, pooling, adds): "
-        f"{t.other_flops:,} ({count(t.other_flops)})",
-        f"All FLOPs: {t.flops:,} ({count(t.flops)})",
-        f"Memory: input {nbytes(t.input_bytes)}, activations {nbytes(t.activation_bytes)}, "
-        f"parameters {nbytes(t.param_bytes)}, buffers {nbytes(t.buffer_bytes)}",
+        f"Parameters: {_both(t.params)}: trainable {t.trainable_params:,}, frozen "
+        f"{t.frozen_params:,}"
+        + (f", not used by forward {t.unused_params:,}" if t.unused_params else ""),
+        f"MACs (conv + linear): {_both(t.macs)}; as FLOPs: 2 x MACs = {count(2 * t.macs)}",
+        f"Other FLOPs (norm, activations, pooling, adds): {_both(t.other_flops)}",
+        f"All FLOPs: {_both(t.flops)}",
+        f"Activations per image ({mem.definition}): {mem.values:,} values = "
+        f"{nbytes(mem.bytes)}; backward keeps all of them",
+        f"Memory (batch {t.batch_size}): input {nbytes(t.input_bytes)}, activations "
+        f"{nbytes(t.activation_bytes)}, parameters {nbytes(t.param_bytes)}, buffers "
+        f"{nbytes(t.buffer_bytes)}",
         f"Training estimate (batch {t.batch_size}): SGD {nbytes(t.training_bytes('sgd'))}, "
         f"SGD+momentum {nbytes(t.training_bytes('sgd_momentum'))}, "
         f"Adam {nbytes(t.training_bytes('adam'))}",
@@ -205,44 +276,36 @@ def failure_lines(report: Report) -> list[str]:
 # -- renderers -------------------------------------------------------------------------------
 
 
-def rich_table(report: Report) -> Table:
-    """The layer table as a rich `Table` (for consoles that show colour and fit the width)."""
-    t = Table(title=heading(report), title_justify="left")
-    for column in _COLUMNS:
-        t.add_column(column, justify="right" if column in _RIGHT else "left", overflow="fold")
-    for row in report.layers:
-        t.add_row(*cells(row))
-    return t
+def table(
+    report: Report,
+    width: int | None = None,
+    *,
+    columns: tuple[str, ...] | None = None,
+    all_rows: bool = False,
+) -> str:
+    """The layer table as plain text at most `width` characters a line (default: `COLUMNS` or
+    the terminal's width), then the totals."""
+    return to_text(layer_table(report, columns=columns, all_rows=all_rows), width)
 
 
-def table(report: Report, width: int = 150) -> str:
-    """The layer table as plain text `width` columns wide, then the totals."""
-    console = Console(file=io.StringIO(), width=width, force_terminal=False)
-    console.print(rich_table(report))
-    text = console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]
-    return "\n".join([text, *totals_lines(report)])
+def print_table(
+    report: Report,
+    width: int | None = None,
+    *,
+    columns: tuple[str, ...] | None = None,
+    all_rows: bool = False,
+) -> None:
+    """Print the table and totals to stdout, fitted to the terminal."""
+    print(table(report, width or terminal_width(), columns=columns, all_rows=all_rows))
 
 
-def print_table(report: Report, console: Console | None = None) -> None:
-    """Print the table and totals to a rich console (stdout by default)."""
-    # A pipe or file gets the plain 150-column table; a terminal its own width and colours.
-    console = console or Console(width=None if sys.stdout.isatty() else 150)
-    console.print(rich_table(report))
-    for line in totals_lines(report):
-        console.print(line, markup=False, highlight=False)
-
-
-def markdown(report: Report) -> str:
-    lines = [f"**{heading(report)}**", ""]
-    lines.append("| " + " | ".join(_COLUMNS) + " |")
-    lines.append("|" + "|".join("---:" if c in _RIGHT else "---" for c in _COLUMNS) + "|")
-    for row in report.layers:
-        lines.append(
-            "| " + " | ".join(c.replace("|", "\\|") for c in cells(row, indent=False)) + " |"
-        )
-    lines.append("")
-    lines += [f"- {line}" for line in totals_lines(report)]
-    return "\n".join(lines)
+def markdown(
+    report: Report, *, columns: tuple[str, ...] | None = None, all_rows: bool = False
+) -> str:
+    """Every column (or `columns`), flat qualified names, the totals as a list."""
+    t = layer_table(report, columns=columns or tuple(LAYER_COLUMNS), all_rows=all_rows,
+                    tree=False)  # fmt: skip
+    return to_markdown(t)
 
 
 _CSV_FIELDS = (
@@ -350,12 +413,10 @@ def _csv_value(value: Any) -> Any:
 
 
 def csv_text(report: Report) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in report.layers:
-        writer.writerow({k: _csv_value(v) for k, v in layer_dict(row).items()})
-    return buffer.getvalue().rstrip("\n")
+    """One line per layer, every field of `layer_dict` (lists as 'AxB' or '; '-joined)."""
+    columns = tuple(Column(key) for key in _CSV_FIELDS)
+    rows = tuple(tuple(_csv_value(v) for v in layer_dict(r).values()) for r in report.layers)
+    return render(Table(columns=columns, rows=rows), "csv")
 
 
 def dataframe(report: Report) -> Any:

@@ -55,6 +55,7 @@ class Report:
     traced_on: str
     all_layers: tuple[LayerRecord, ...]
     _retrace: Retrace | None = field(default=None, compare=False, repr=False)
+    mode: str = "eval"  # "train": traced in training mode (dropout on, auxiliary heads run)
 
     def __str__(self) -> str:
         return self.to_table()
@@ -67,16 +68,37 @@ class Report:
             f"{self.totals.params:,} params, {self.totals.macs:,} MACs{failed})"
         )
 
-    def to_table(self, width: int = 150) -> str:
-        """The terminal table as plain text, followed by the totals and highlights."""
-        return render.table(self, width)
+    def to_table(
+        self,
+        width: int | None = None,
+        *,
+        columns: tuple[str, ...] | None = None,
+        all_rows: bool = False,
+    ) -> str:
+        """The layer table as plain text at most `width` characters a line (default: `COLUMNS`
+        or the terminal's), followed by the totals and highlights.
 
-    def print(self) -> None:
-        """Print the terminal table (rich: coloured, fitted to the terminal) to stdout."""
-        render.print_table(self)
+        Args:
+            columns: keys of `render.LAYER_COLUMNS` to show (default: as many as fit).
+            all_rows: also show the layers that pass their input through (Identity, eval-mode
+                Dropout), which are otherwise hidden and counted below the table.
+        """
+        return render.table(self, width, columns=columns, all_rows=all_rows)
 
-    def to_markdown(self) -> str:
-        return render.markdown(self)
+    def print(
+        self,
+        width: int | None = None,
+        *,
+        columns: tuple[str, ...] | None = None,
+        all_rows: bool = False,
+    ) -> None:
+        """Print the layer table to stdout, fitted to the terminal (see `to_table`)."""
+        render.print_table(self, width, columns=columns, all_rows=all_rows)
+
+    def to_markdown(
+        self, *, columns: tuple[str, ...] | None = None, all_rows: bool = False
+    ) -> str:
+        return render.markdown(self, columns=columns, all_rows=all_rows)
 
     def to_csv(self) -> str:
         return render.csv_text(self)
@@ -92,7 +114,7 @@ class Report:
         return render.dataframe(self)
 
     def explain(self) -> str:
-        """The arithmetic of every convolution and pooling layer, lecture style."""
+        """The arithmetic of every layer, lecture style, then the totals."""
         from cnnzoo.analysis.explain import explain
 
         return explain(self)
@@ -153,6 +175,7 @@ def summary(
     batch_size: int = 1,
     dtype: torch.dtype = torch.float32,
     depth: int | None = None,
+    mode: str = "eval",
 ) -> Report:
     """Explain a network layer by layer: shapes, parameters, MACs, FLOPs, memory, receptive field.
 
@@ -167,6 +190,9 @@ def summary(
         batch_size: inputs per batch.
         dtype: dtype of the input and of the floating-point parameters.
         depth: summarize layers nested deeper than this into their enclosing block.
+        mode: "eval" (inference), or "train": the model in training mode (dropout active,
+            batch norm on batch statistics) running its training forward, `forward_with_aux`
+            where it has one (GoogLeNet's auxiliary heads). Meta tensors only.
 
     Returns:
         A `Report`; if the input is too small or shapes mismatch, its `failure` names the layer
@@ -175,10 +201,21 @@ def summary(
     model, name, input_size = _resolve(model_or_name, input_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    training = mode == "train"
     notes: list[str] = []
     real = False
-    result = trace(model, (batch_size, *input_size), dtype)
-    if result.error is not None and meta_problem(result.error) and not _on_meta(model):
+    result = trace(model, (batch_size, *input_size), dtype, training=training)
+    if training and hasattr(model, "forward_with_aux"):
+        notes.append("training mode: traced `forward_with_aux`, the auxiliary heads included")
+    # A real forward in training mode would update the caller's batch-norm statistics.
+    if (
+        result.error is not None
+        and meta_problem(result.error)
+        and not _on_meta(model)
+        and not training
+    ):
         notes.append(
             f"meta tensors cannot run this network ({_first_line(result.error)}); shapes and "
             "counts come from a real forward pass"
@@ -229,6 +266,7 @@ def summary(
         traced_on=device,
         all_layers=result.rows,
         _retrace=retrace,
+        mode=mode,
     )
 
 

@@ -471,6 +471,7 @@ def trace(
     dtype: torch.dtype = torch.float32,
     *,
     real: bool = False,
+    training: bool = False,
 ) -> TraceResult:
     """Run `model` once on an input of `input_shape` (batch included) and record every layer.
 
@@ -480,6 +481,7 @@ def trace(
         dtype: dtype of the input and of the floating-point parameters.
         real: run the model as it is, on real tensors, instead of on meta twins (the fallback
             for networks that meta tensors cannot run).
+        training: run in training mode, through `forward_with_aux` where the model has one.
     """
     named_params = list(model.named_parameters())
     named_buffers = list(model.named_buffers())
@@ -512,6 +514,7 @@ def trace(
     x = torch.zeros(input_shape, dtype=dtype, device=device)
     tracer.mark_input(x, RF.identity(len(input_shape) - 2) if len(input_shape) > 2 else None)
     modes = [(m, m.training) for m in model.modules()]
+    patched = training and hasattr(model, "forward_with_aux") and "forward" not in vars(model)
     handles = []
     error: BaseException | None = None
     output: Any = None
@@ -524,7 +527,9 @@ def trace(
         # module, which matters for networks of thousands of layers.
         handles.append(register_module_forward_pre_hook(tracer.pre_hook))
         handles.append(register_module_forward_hook(tracer.post_hook, with_kwargs=True))
-        model.eval()
+        model.train(training)
+        if patched:
+            model.forward = model.forward_with_aux  # removed in `finally`
         with torch.no_grad(), tracer:
             if swapped:
                 output = torch.func.functional_call(model, swapped, (x,), tie_weights=True)
@@ -535,8 +540,10 @@ def trace(
     finally:
         for handle in handles:
             handle.remove()
-        for m, training in modes:
-            m.training = training
+        if patched:
+            del model.forward
+        for m, was_training in modes:
+            m.training = was_training
         if collecting:
             gc.enable()
     failure = tracer.failure
