@@ -103,3 +103,80 @@ def test_vgg16_memory_is_in_the_early_layers() -> None:
     assert early > 0.3 * report.totals.activation_bytes
     assert report.totals.param_bytes == 4 * 138_357_544
     assert torch.float32.itemsize == 4
+
+
+def test_explain_covers_every_layer_and_ends_with_the_totals() -> None:
+    report = cnnzoo.summary("alexnet")
+    text = report.explain()
+    for row in report.all_layers:  # every layer has its paragraph, not only conv and pool
+        assert f"\n{row.name} ({row.type}): " in text
+    # The lecture's point about AlexNet: fc6 alone holds 62% of the parameters.
+    assert "(9216 + 1) * 4096 = 37,752,832 params (61.9% of all)" in text
+    assert "4096 outputs x 9216 MACs each = 37,748,736 MACs" in text
+    assert "memory: 96*55*55 = 290,400 values = 1.11 MiB" in text
+    assert "96*27*27 values x 9 FLOPs each = 629,856 FLOPs" in text  # LRN
+    assert "classifier.dropout6 (Dropout): 4096 -> 4096\n  passes its input through" in text
+    totals = text.split("\nTotals:\n")[1]
+    assert (
+        "Parameters: 60,965,224 (61.0M)" in totals and "MACs (conv + linear): 724,406,816" in totals
+    )
+
+
+def test_explain_writes_out_norms_and_merges() -> None:
+    text = cnnzoo.summary("resnet18").explain()
+    assert "params: 2*64 = 128 params (a scale and a shift per channel)" in text  # bn1
+    assert "layer1.0.add (Add): 64x56x56; 64x56x56 -> 64x56x56" in text
+    assert (
+        "64*56*56 values x 1 FLOP each = 200,704 FLOPs, an element-wise merge of 2 inputs" in text
+    )
+    assert "concatenates 64 + 128 + 32 + 32 = 256 channels" in cnnzoo.summary("googlenet").explain()
+
+
+def test_memory_per_image_in_values_and_bytes_with_its_definition() -> None:
+    from cnnzoo.analysis import meta_model
+    from cnnzoo.analysis.memory import activation_memory
+
+    # The oracle, counted without the analyzer: the input plus every leaf module's output that is
+    # a new tensor (not its input written in place, not a view of it), on a meta forward pass.
+    model = meta_model("vgg16").eval()
+    counted = [3 * 224 * 224]
+
+    def hook(module, args, output):
+        if output is not args[0] and output._base is None:
+            counted.append(output.numel())
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        model(torch.empty(1, 3, 224, 224, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    for batch in (1, 4):  # per image, whatever the batch
+        memory = activation_memory(cnnzoo.summary("vgg16", batch_size=batch))
+        assert memory.values == sum(counted) == 15_262_696
+        assert memory.bytes == 4 * memory.values and memory.input_values == 150_528
+    table = cnnzoo.summary("vgg16").to_table(100)
+    assert "Activations per image (forward, input included): 15,262,696 values = 58.2 MiB" in table
+
+
+def test_training_mode_shows_googlenets_auxiliary_heads_and_their_cost() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inference = cnnzoo.summary("googlenet")
+    training = cnnzoo.summary("googlenet", mode="train", depth=1)
+    heads = {r.name: r for r in training.layers if r.name in ("aux1", "aux2")}
+    assert set(heads) == {"aux1", "aux2"} and all(r.type == "AuxClassifier" for r in heads.values())
+    # The parameters the inference forward leaves unused are exactly the heads'.
+    assert sum(r.params for r in heads.values()) == inference.totals.unused_params > 0
+    assert training.totals.unused_params == 0
+    assert training.totals.macs == inference.totals.macs + sum(r.macs for r in heads.values())
+    # The real training forward, counted by PyTorch's own FLOP counter, agrees.
+    model = cnnzoo.create_model("googlenet").train()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.forward_with_aux(torch.zeros(1, 3, 224, 224))
+    assert counter.get_total_flops() == 2 * training.totals.macs
+    assert model.training and "forward" not in vars(model)  # nothing left behind
+    text = training.to_table(100)
+    assert "training mode" in text.splitlines()[0] and "aux2" in text
+    assert "dropout" in text  # a training-mode dropout draws a mask: it is no pass-through

@@ -12,7 +12,6 @@ import pytest
 import cnnzoo
 from cnnzoo.cli import main
 
-
 # The terminal table at the widths people have: 80 (a default terminal), 100 and 160 columns.
 _TABLES = {
     "alexnet": cnnzoo.summary,
