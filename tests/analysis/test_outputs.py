@@ -193,3 +193,9 @@ def test_markdown_hides_pass_through_rows_unless_asked() -> None:
     assert "dropout6" not in report.to_markdown()
     assert "| classifier.dropout6 | Dropout |" in report.to_markdown(all_rows=True)
     assert "dropout6" in report.to_csv()  # data formats keep every layer
+
+
+def test_readme_shows_the_real_80_column_summary(reports) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    shown = readme.split("$ COLUMNS=80 cnnzoo summary alexnet\n", 1)[1].split("\n```", 1)[0]
+    assert shown == reports["alexnet"].to_table(80)
