@@ -122,14 +122,18 @@ def other_lines(row: LayerRecord, batch: int, total_params: int = 0) -> list[str
     merge = f", an element-wise merge of {len(ins)} inputs" if len(ins) > 1 else ""
     in_place = " (in place: no new memory)" if row.in_place else ""
     if values and row.flops % values == 0:
-        prefix = f"{batch} x " if batch > 1 else ""
-        lines.append(
-            f"  FLOPs:  {prefix}{_product(out[1:]) or 1} values x {_flops(row.flops // values)} "
-            f"each = {row.flops:,} FLOPs{merge}{in_place}"
-        )
+        each = _flops(row.flops // values)
+        lines.append(f"  FLOPs:  {_each(batch, out[1:], 'values', each, row.flops, 'FLOPs')}"
+                     f"{merge}{in_place}")  # fmt: skip
     else:
         lines.append(f"  FLOPs:  {row.flops:,} FLOPs{merge}{in_place}")
     return lines
+
+
+def _each(batch: int, dims: tuple[int, ...], what: str, per: str, total: int, unit: str) -> str:
+    """'2 x 64*56*56 values x 1 FLOP each = 401,408 FLOPs' (the batch only when over 1)."""
+    prefix = f"{batch} x " if batch > 1 else ""
+    return f"{prefix}{_product(dims) or 1} {what} x {per} each = {total:,} {unit}"
 
 
 def _flops(n: int) -> str:
@@ -160,10 +164,8 @@ def _matmul_lines(row: LayerRecord, batch: int, total_params: int) -> list[str]:
     per_image = out[1:] if len(out) > 1 else out
     outputs = math.prod(per_image) if per_image else 0
     if fan_in and row.macs == batch * outputs * fan_in:
-        prefix = f"{batch} x " if batch > 1 else ""
         lines.append(
-            f"  MACs:   {prefix}{_product(per_image)} outputs x {fan_in} MACs each = "
-            f"{row.macs:,} MACs"
+            f"  MACs:   {_each(batch, per_image, 'outputs', f'{fan_in} MACs', row.macs, 'MACs')}"
         )
     else:
         lines.append(f"  MACs:   {row.macs:,} MACs")

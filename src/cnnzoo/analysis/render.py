@@ -196,7 +196,7 @@ def heading(report: Report) -> str:
         "meta tensors" if report.traced_on == "meta" else f"a real forward on {report.traced_on}"
     )
     depth = f", depth {report.depth}" if report.depth is not None else ""
-    mode = ", training mode" if getattr(report, "mode", "eval") == "train" else ""
+    mode = ", training mode" if report.mode == "train" else ""
     return (
         f"{report.model}: input {report.batch_size} x {c_h_w} {_dtype(report)}"
         f" (traced on {traced}{depth}{mode})"
@@ -359,6 +359,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "batch_size": report.batch_size,
         "dtype": _dtype(report),
         "depth": report.depth,
+        "mode": report.mode,
         "traced_on": report.traced_on,
         "layers": [layer_dict(r) for r in report.layers],
         "totals": {
