@@ -16,6 +16,13 @@ import pytest
 GOLDEN = Path(__file__).parent / "golden"
 
 
+@pytest.fixture(autouse=True)
+def _fixed_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI fits its tables to `COLUMNS` or the terminal; tests must not depend on the width
+    of whatever terminal runs them."""
+    monkeypatch.setenv("COLUMNS", "100")
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest):
     """`golden(name, text)`: compare `text` with golden/<name>, or rewrite it with the flag."""

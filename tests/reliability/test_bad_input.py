@@ -70,7 +70,10 @@ def test_unknown_model_option_lists_the_valid_ones(capsys: pytest.CaptureFixture
     assert "unknown override(s) in_chan. Did you mean: in_chans? Valid overrides:" in err
 
 
-def test_wrong_number_of_channels_names_the_fix(capsys: pytest.CaptureFixture) -> None:
+def test_wrong_number_of_channels_names_the_fix(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the summary wraps its notes at the terminal's width
     assert main(["summary", "lenet5_modern", "--input", "3x32x32"]) == 1
     out = capsys.readouterr().out
     assert "lenet5_modern expects 1 input channel(s)" in out
