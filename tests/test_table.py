@@ -101,3 +101,15 @@ def test_format_count(n: int, text: str) -> None:
 
 def test_format_bytes() -> None:
     assert format_bytes(1_161_600) == "1.11 MiB" and format_bytes(512) == "512 B"
+
+
+def test_the_zoo_table_fits_80_columns() -> None:
+    from cnnzoo import zoo
+
+    rows = zoo.zoo_rows("lenet*") + zoo.zoo_rows("densenet_bc100_k12_cifar")
+    text = zoo.render_rows(rows, "table", width=80)
+    assert max(map(len, text.splitlines())) <= 80
+    assert "densenet_bc100_k12_cifar" in text  # the name column gives width last
+    assert "| lenet5 | lenet | LeCun et al. | 1998 | 1x32x32 | 60,000 | 326K |" in (
+        zoo.render_rows(rows, "markdown")
+    )

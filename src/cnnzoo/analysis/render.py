@@ -104,11 +104,10 @@ LAYER_COLUMNS = {
 }
 
 
-def cells(row: LayerRecord, indent: bool = True) -> tuple[str, ...]:
-    """A record as the layer table's cells, in `LAYER_COLUMNS` order."""
-    name = row.name or "(model)"
+def cells(row: LayerRecord) -> tuple[str, ...]:
+    """A record as the layer table's cells, in `LAYER_COLUMNS` order (the qualified name)."""
     return (
-        ("  " * max(row.depth - 1, 0) if indent else "") + name,
+        row.name or "(model)",
         row.type,
         "; ".join(shape(s) for s in row.output_shapes),
         window(row),
@@ -169,7 +168,7 @@ def layer_table(
             display[i] = (label, *("" for _ in range(len(LAYER_COLUMNS) - 1)))
             rows.append((label, *(None for _ in range(len(LAYER_COLUMNS) - 1))))
         else:
-            rows.append((label, *cells(record, indent=False)[1:]))
+            rows.append((label, *cells(record)[1:]))
     footer = totals_lines(report)
     if hidden:
         types = ", ".join(dict.fromkeys(r.type for r in hidden))
