@@ -124,7 +124,7 @@ def test_explain_covers_every_layer_and_ends_with_the_totals() -> None:
 
 def test_explain_writes_out_norms_and_merges() -> None:
     text = cnnzoo.summary("resnet18").explain()
-    assert "params: 2*64 = 128 params (a scale and a shift per channel)" in text  # bn1
+    assert "params: 2*64 = 128 params (a scale and a shift per channel; 0.0% of all)" in text
     assert "layer1.0.add (Add): 64x56x56; 64x56x56 -> 64x56x56" in text
     assert (
         "64*56*56 values x 1 FLOP each = 200,704 FLOPs, an element-wise merge of 2 inputs" in text

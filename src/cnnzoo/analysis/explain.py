@@ -79,8 +79,12 @@ def _heading(row: LayerRecord) -> str:
     return f"{row.name or '(model)'} ({row.type}): {ins} -> {outs}"
 
 
-def _share(params: int, total: int) -> str:
-    return f" ({params / total:.1%} of all)" if params and total else ""
+def _with_share(text: str, params: int, total: int) -> str:
+    """'34,944 params (0.1% of all)'; a closing remark takes the share inside its brackets."""
+    if not params or not total:
+        return text
+    share = f"{params / total:.1%} of all"
+    return f"{text[:-1]}; {share})" if text.endswith(")") else f"{text} ({share})"
 
 
 def _memory_lines(row: LayerRecord, itemsize: int) -> list[str]:
@@ -109,7 +113,7 @@ def other_lines(row: LayerRecord, batch: int, total_params: int = 0) -> list[str
     if row.macs:
         return lines + _matmul_lines(row, batch, total_params)
     if row.params:
-        lines.append("  params: " + _norm_params(row) + _share(row.params, total_params))
+        lines.append("  params: " + _with_share(_norm_params(row), row.params, total_params))
     if len(ins) > 1 and out and _concatenates(ins, out):
         channels = " + ".join(str(s[1]) for s in ins)
         lines.append(f"  concatenates {channels} = {out[1]} channels: no arithmetic")
@@ -160,7 +164,7 @@ def _matmul_lines(row: LayerRecord, batch: int, total_params: int) -> list[str]:
         text = f"{counted:,} params"
     if row.shared_params:
         text += f"; shared with {', '.join(row.shared_with)}, counted there"
-    lines.append("  params: " + text + _share(row.params, total_params))
+    lines.append("  params: " + _with_share(text, row.params, total_params))
     per_image = out[1:] if len(out) > 1 else out
     outputs = math.prod(per_image) if per_image else 0
     if fan_in and row.macs == batch * outputs * fan_in:
@@ -202,7 +206,7 @@ def layer_lines(
     else:
         lines += _size_lines(w, exact_input)
     if w.is_conv:
-        lines.append("  params: " + _conv_params(row, w) + _share(row.params, total_params))
+        lines.append("  params: " + _with_share(_conv_params(row, w), row.params, total_params))
         lines.append("  MACs:   " + _conv_macs(row, w, batch))
     else:
         lines.append("  params: 0 (pooling has no parameters)")
