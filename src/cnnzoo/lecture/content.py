@@ -107,7 +107,7 @@ ZFNET = Section(
             "is 111, yet the table says 110, and the next rows (28, then a blank) do not "
             "follow from the table's own shapes either."
         ),
-        Shell("cnnzoo summary zfnet --explain | grep -A1 -E '^features.(conv1|pool1|conv2|pool2) '"),
+        Shell("cnnzoo summary zfnet --explain | grep -A1 -E '^features.(conv|pool)(1|2) '"),
         Python(
             '''
 check("CONV1 on 227x227 gives (227 - 7)/2 + 1 = 111 (the table says 110)",
@@ -167,7 +167,8 @@ for row in vgg.all_layers:
 for size, rows in stages.items():
     channels = rows[0].output_shape[1]
     macs = sum(r.macs for r in rows)
-    print(f"{size:>3}x{size:<3} {channels:>3} channels  {len(rows)} convs  {format_count(macs)} MACs")
+    print(f"{size:>3}x{size:<3} {channels:>3} channels, {len(rows)} convs: "
+          f"{format_count(macs)} MACs")
 '''
         ),
         Text(

@@ -231,7 +231,11 @@ def render_notebook(title: str, intro: str, sections: Sequence[Section], outputs
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i:03d}"  # stable ids, so a rebuild changes nothing that did not
     book = v4.new_notebook(cells=cells)
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nbformat.writes(book) + "\n"
 
 
