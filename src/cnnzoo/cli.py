@@ -266,7 +266,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from cnnzoo.analysis import parse_input_size
     from cnnzoo.bench.runner import append_csv, bench
 
-    timings = bench(
+    run = bench(
         args.model,
         batch_sizes=args.batch,
         mode=args.mode,
@@ -278,18 +278,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         input_size=parse_input_size(args.input) if args.input else None,
         device=args.device,
+        optimize=args.optimize,
     )
-    for t in timings:
-        print(t.describe())
-    for ours, peer in zip(timings, timings[1:], strict=False):
-        if ours.label == "cnnzoo" and peer.label == "torchvision":
-            print(
-                f"batch {ours.batch_size}: cnnzoo / torchvision throughput "
-                f"{peer.median / ours.median:.2f}x (medians), "
-                f"{peer.fastest / ours.fastest:.2f}x (fastest)"
-            )
+    print("\n".join(run.lines()))
     if args.out:
-        print(f"appended {len(timings)} rows to {append_csv(timings, args.out)}")
+        print(f"appended {len(run.timings)} rows to {append_csv(run, args.out)}")
     return 0
 
 
@@ -424,7 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile (slow first call)")
-    p.add_argument("--against", choices=("torchvision",), help="time the peer in the same run")
+    p.add_argument(
+        "--against",
+        metavar="PEERS",
+        help="peers timed in the same run, comma-separated: torchvision (run the same way), "
+        "channels-last, compile, onnxruntime",
+    )
+    p.add_argument(
+        "--optimize",
+        choices=("fp32", "bf16", "auto"),
+        help="optimize_for_inference on cnnzoo's model and the torchvision peer alike",
+    )
     p.add_argument("--repeat", type=int, default=10, help="timed repetitions per case")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first")
     p.add_argument("--input", help="one input as CxHxW (default: the spec's)")

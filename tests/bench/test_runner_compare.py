@@ -11,9 +11,11 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo.bench.runner import Case, append_csv, bench, measure, train_case
+from cnnzoo.bench.machine import Load
+from cnnzoo.bench.runner import Case, Timing, append_csv, bench, measure, speedups, train_case
 from cnnzoo.cli import main
 from cnnzoo.comparison import published_cifar10, published_top1
+from cnnzoo.errors import UsageError
 
 
 def test_measure_takes_turns_and_reports_median_min_max():
@@ -39,9 +41,9 @@ def test_train_case_updates_the_model():
     assert timing.settings["memory_format"] == "channels_last"
 
 
-def test_bench_against_torchvision_and_csv(tmp_path):
+def test_bench_is_like_for_like_by_default_and_csv(tmp_path):
     pytest.importorskip("torchvision")
-    timings = bench(
+    run = bench(
         "squeezenet1_1",
         batch_sizes=(1,),
         against="torchvision",
@@ -49,15 +51,103 @@ def test_bench_against_torchvision_and_csv(tmp_path):
         warmup=1,
         input_size=(3, 32, 32),
         device="cpu",
+        gemm_size=64,
     )
-    assert [t.label for t in timings] == ["cnnzoo", "torchvision"]
-    assert timings[0].settings["optimized"] and not timings[1].settings["optimized"]
-    path = append_csv(timings, tmp_path / "r.csv")
-    append_csv(timings[:1], path)
+    ours, peer = run.timings
+    assert [ours.label, peer.label] == ["cnnzoo", "torchvision"]
+    # Both sides eager fp32 contiguous, batch norms kept, and the row says so.
+    assert ours.case == peer.case == "fp32, contiguous, BN folded 0, eager, torch"
+    assert not ours.settings["optimized"] and not peer.settings["optimized"]
+    assert ours.settings["source"] == "cnnzoo" and peer.settings["source"] == "torchvision"
+    assert ours.flops == 2 * cnnzoo.summary("squeezenet1_1", (3, 32, 32)).totals.macs
+    assert all(ours.case in line for line in run.lines()[:1])
+    assert run.fraction_of_gemm(ours) == pytest.approx(ours.flops_per_s / run.ceilings.gemm["fp32"])
+    path = append_csv(run, tmp_path / "r.csv")
+    append_csv(run.timings[:1], path)
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == 3
     for key in ("cpu", "cpu_count", "torch", "dtype", "memory_format", "batch_size", "date"):
         assert rows[0][key] != ""
+    for key in ("case", "gflops_per_s", "fraction_of_gemm", "load_before", "load_counts"):
+        assert rows[0][key] != ""
+    assert rows[2]["load_before"] == ""  # a bare timing row has no run around it
+
+
+def test_optimize_applies_to_both_sides_and_notes_say_so():
+    pytest.importorskip("torchvision")
+    run = bench(
+        "resnet18",
+        batch_sizes=(1,),
+        against="torchvision,channels-last",
+        optimize="fp32",
+        repeat=1,
+        warmup=1,
+        input_size=(3, 32, 32),
+        device="cpu",
+        ceilings=False,
+    )
+    ours, peer, cl = run.timings
+    assert ours.settings["bn_folded"] == peer.settings["bn_folded"] == 20
+    assert ours.case == peer.case == "fp32, channels_last, BN folded 20, eager, torch"
+    assert cl.label == "torchvision channels-last" and not cl.settings["optimized"]
+    assert cl.case == "fp32, channels_last, BN folded 0, eager, torch"
+    assert any("cnnzoo: fp32 channels_last, 20 batch norms folded" in n for n in run.notes)
+    assert run.ceilings is None and run.fraction_of_gemm(ours) is None
+
+
+def test_torchvision_name_mapping_is_explicit():
+    with pytest.raises(UsageError, match="it is cnnzoo's resnet50_tv .*'v1.5'"):
+        bench("resnet50", against="torchvision", repeat=1, device="cpu")
+    with pytest.raises(UsageError, match="torchvision has no 'resnet20_cifar'"):
+        bench("resnet20_cifar", against="torchvision", repeat=1, device="cpu")
+    with pytest.raises(UsageError, match="unknown: tensorrt"):
+        bench("resnet20_cifar", against="torchvision,tensorrt")
+
+
+def _timing(label: str, batch: int, seconds: tuple[float, ...]) -> Timing:
+    return Timing(label, "toy", batch, "cpu", seconds, None, {"precision": "fp32"}, 10**9)
+
+
+def test_speedups_are_against_torchvision_per_batch():
+    rows = [
+        _timing("cnnzoo", 1, (1.0, 2.0, 3.0)),
+        _timing("torchvision", 1, (4.0, 4.0, 6.0)),
+        _timing("cnnzoo", 8, (2.0,)),
+        _timing("onnxruntime", 8, (1.0,)),
+    ]
+    one, two = speedups(rows)
+    assert (one.case.label, one.baseline.label) == ("cnnzoo", "torchvision")
+    assert one.medians == pytest.approx(2.0) and one.fastest == pytest.approx(4.0)
+    assert (two.case.label, two.baseline.label, two.medians) == ("onnxruntime", "cnnzoo", 2.0)
+    assert "2.00x faster (medians)" in one.describe()
+    with pytest.raises(UsageError, match="no row labelled 'tv'"):
+        speedups(rows, baseline="tv")
+
+
+def test_load_marks_a_busy_run():
+    assert Load(0.4, 2.9, threads=2).counts
+    assert not Load(1.6, 2.0, threads=2).counts  # busy before the run
+    assert not Load(0.4, 3.6, threads=2).counts  # more than its own threads after
+    assert not Load(None, None, threads=2).counts
+    assert "DOES NOT COUNT" in Load(1.6, 2.0, threads=2).describe()
+
+
+def test_onnxruntime_peer_runs_cnnzoos_export():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    run = bench(
+        "lenet5",
+        batch_sizes=(2,),
+        against="onnxruntime",
+        repeat=1,
+        warmup=1,
+        ceilings=False,
+        device="cpu",
+    )
+    ours, ort = run.timings
+    assert ort.settings["source"] == "cnnzoo ONNX export"
+    assert ort.case.startswith("fp32, contiguous, graph optimized by onnxruntime")
+    assert "CPUExecutionProvider" in ort.case and ort.flops == ours.flops
 
 
 def test_bench_cli_train_mode(tmp_path, capsys):
