@@ -286,6 +286,29 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from cnnzoo.analysis import parse_input_size
+    from cnnzoo.bench.profile import profile
+    from cnnzoo.viz.roofline import roofline_figure, save_figure
+
+    result = profile(
+        args.model,
+        batch_size=args.batch,
+        precision=args.precision,
+        input_size=parse_input_size(args.input) if args.input else None,
+        repeat=args.repeat,
+        warmup=args.warmup,
+        device=args.device,
+    )
+    print(result.to_table(top=args.top or None))
+    if args.out:
+        for path in result.save(args.out) + save_figure(
+            roofline_figure(result), Path(args.out) / f"{result.model}_roofline"
+        ):
+            print(f"wrote {path}")
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cnnzoo.analysis import parse_input_size
     from cnnzoo.comparison import compare
@@ -434,6 +457,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", help="CSV file to append the rows to")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "profile", help="measured time of every layer, its FLOPs, bytes and roofline position"
+    )
+    p.add_argument("model", help="registered name, or path/to/file.py:factory")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--input", help="one input as CxHxW (default: the spec's)")
+    p.add_argument("--repeat", type=int, default=10, help="timed forwards (median kept)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed forwards first")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--top", type=int, default=25, help="show the N slowest layers (0: all)")
+    p.add_argument("--out", help="folder for MODEL_profile.csv and the roofline PNG/SVG")
+    p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser(
         "compare", help="models side by side: accuracy, params, MACs, memory, speed; charts"
