@@ -289,7 +289,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from cnnzoo.analysis import parse_input_size
     from cnnzoo.bench.profile import profile
-    from cnnzoo.viz.roofline import roofline_figure, save_figure
+    from cnnzoo.viz.figures import save_figure
+    from cnnzoo.viz.roofline import roofline_figure
 
     result = profile(
         args.model,
@@ -332,6 +333,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         for path in report.save(args.out):
             print(f"wrote {path}", file=sys.stderr)
+        for note in report.chart_notes():
+            print(f"chart {note}", file=sys.stderr)
     return 0
 
 

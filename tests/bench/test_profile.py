@@ -80,7 +80,8 @@ def test_reconciliation_is_the_sum_of_layer_medians_over_the_whole_median():
 
 
 def test_profile_times_every_layer_the_analyzer_lists(tmp_path):
-    from cnnzoo.viz.roofline import roofline_figure, save_figure
+    from cnnzoo.viz.figures import save_figure
+    from cnnzoo.viz.roofline import roofline_figure
 
     p = profile(
         Tiny(),

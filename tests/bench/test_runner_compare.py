@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -191,26 +192,62 @@ def test_published_accuracy_says_which_metric():
 
 
 def test_compare_table_exports_and_charts(tmp_path):
-    report = cnnzoo.compare(["squeezenet1_1", "resnet20_cifar", "alexnet"], batch_size=8)
+    report = cnnzoo.compare(
+        ["squeezenet1_1", "resnet20_cifar", "alexnet", "resnet50", "googlenet"], batch_size=8
+    )
     names = [r.model for r in report.rows]
-    assert names == ["squeezenet1_1", "resnet20_cifar", "alexnet"]
-    squeeze = report.rows[0]
+    assert names == ["squeezenet1_1", "resnet20_cifar", "alexnet", "resnet50", "googlenet"]
+    squeeze, cifar, alexnet, resnet50, googlenet = report.rows
     assert squeeze.params == cnnzoo.get_spec("squeezenet1_1").num_params
-    assert squeeze.macs == cnnzoo.summary("squeezenet1_1").totals.macs
+    totals = cnnzoo.summary("squeezenet1_1").totals
+    assert squeeze.macs == totals.macs
+    # Activation memory is summary's own figure (layer outputs, the input not included).
+    assert squeeze.activation_bytes == totals.activation_bytes
     assert squeeze.training_bytes > squeeze.activation_bytes > 0
+    # Every figure carries its protocol; 10-crop and single-crop are told apart.
+    assert squeeze.top1_protocol == "ImageNet top-1, single-crop, torchvision weights"
+    assert resnet50.top1_crops == "10-crop" and resnet50.top1_protocol == "ImageNet top-1, 10-crop"
+    assert alexnet.top1_crops == "as reported"
+    assert googlenet.top1 is None and googlenet.top5 == pytest.approx(100 - 10.07)
+    assert googlenet.top5_crops == "single-crop"
+    assert cifar.headline[1] == "CIFAR-10 test error, C10, as labelled"
     assert json.loads(report.to_json())["rows"][1]["cifar10_err"] == 8.75
-    assert report.to_csv().count("\n") == 4
-    assert "| squeezenet1_1 |" in report.to_markdown()
+    assert report.to_csv().count("\n") == 6
+    markdown = report.to_markdown()
+    assert "| squeezenet1_1 |" in markdown and "| ImageNet top-5, single-crop |" in markdown
+    assert "activations (layer outputs, no input)" in markdown
+    assert "none published" not in markdown  # the CIFAR model shows its CIFAR-10 error
     written = report.save(tmp_path)
     stems = {p.name for p in written}
     assert {
         "accuracy_vs_macs.png",
         "accuracy_vs_macs.svg",
+        "accuracy_top5_vs_macs.png",
         "accuracy_per_mparam.png",
         "cifar10_error_vs_macs.svg",
         "compare.csv",
     } <= stems
     assert "accuracy_vs_latency.png" not in stems  # nothing measured
+    charts = {c.stem: c for c in report.figures()}
+    assert dict(charts["accuracy_vs_macs"].left_out) == {
+        "resnet20_cifar": "CIFAR-10 only: in cifar10_error_vs_macs",
+        "googlenet": "top-5 only: in accuracy_top5_vs_macs",
+    }
+    assert "googlenet" not in dict(charts["accuracy_top5_vs_macs"].left_out)
+    # The chart itself says what it leaves out, and its markers differ by protocol.
+    svg = (tmp_path / "accuracy_vs_macs.svg").read_text()
+    assert "Not shown:" in svg and "top-5 only" in svg
+    assert "10-crop" in svg and "single-crop" in svg  # the evaluation legend
+    assert any("leaves out" in n for n in report.chart_notes())
+
+
+def test_charts_leave_the_callers_backend_alone(tmp_path):
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    cnnzoo.compare(["squeezenet1_1"]).charts(tmp_path)
+    assert matplotlib.get_backend() == backend
+    assert "matplotlib.use" not in Path(cnnzoo.comparison.__file__).read_text()
 
 
 def test_compare_cli_measures_and_draws_latency(tmp_path, capsys):
@@ -232,9 +269,12 @@ def test_compare_cli_measures_and_draws_latency(tmp_path, capsys):
         ]
     )
     assert code == 0
-    text = capsys.readouterr().out
-    assert "latency b1 (ms)" in text and "Timing: eager fp32" in text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "latency b1 (ms)" in text
+    assert "Timing: fp32, contiguous, BN folded 0, eager, torch (cnnzoo bench's" in text
     assert (tmp_path / "accuracy_vs_latency.png").exists()
+    assert "chart accuracy_vs_macs: every model shown" in captured.err
 
 
 def test_compare_unknown_pattern_is_an_error():

@@ -10,7 +10,6 @@ backend is chosen, nothing global is touched.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
@@ -21,7 +20,7 @@ from cnnzoo.viz.diagram import PALETTE
 if TYPE_CHECKING:
     from cnnzoo.bench.profile import Profile
 
-__all__ = ["roofline_figure", "save_figure"]
+__all__ = ["roofline_figure"]
 
 _LABELLED = 8  # the slowest layers get their names on the chart
 
@@ -107,22 +106,3 @@ def roofline_figure(profile: Profile) -> Figure:
             color="0.3",
         )
     return fig
-
-
-def save_figure(
-    fig: Figure, stem: str | Path, suffixes: tuple[str, ...] = ("png", "svg")
-) -> list[Path]:
-    """Write `fig` as STEM.png and STEM.svg (atomically); returns the files."""
-    from cnnzoo.fileio import atomic_write
-
-    written = []
-    for suffix in suffixes:
-        path = Path(f"{stem}.{suffix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        import io
-
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=suffix, dpi=150, bbox_inches="tight")
-        atomic_write(path, buffer.getvalue())
-        written.append(path)
-    return written
