@@ -56,7 +56,9 @@ __all__ = [
     "Timing",
     "append_csv",
     "bench",
+    "batch_flops",
     "case_description",
+    "export_onnx",
     "inference_case",
     "measure",
     "onnxruntime_case",
@@ -438,7 +440,8 @@ def parse_peers(against: str | Sequence[str] | None) -> tuple[str, ...]:
     return peers
 
 
-def _flops(name: str, size: Sequence[int], batch: int) -> int:
+def batch_flops(name: str, size: Sequence[int], batch: int) -> int:
+    """2 x the analyzer's MACs of one batch: the work a GEMM would do for it."""
     from cnnzoo.analysis import count_macs, meta_model
 
     return 2 * count_macs(meta_model(name), tuple(size)) * batch
@@ -633,9 +636,9 @@ def bench(
     timings: list[Timing] = []
     try:
         if onnx_dir is not None:
-            onnx_path = _export_onnx(name, size, Path(onnx_dir.name))
+            onnx_path = export_onnx(name, size, Path(onnx_dir.name))
         for batch in batch_sizes:
-            flops = _flops(name, size, batch)
+            flops = batch_flops(name, size, batch)
             if mode == "inference":
                 cases = _inference_cases(
                     name,
@@ -668,7 +671,8 @@ def bench(
     return BenchRun(name, tuple(timings), measured, load, tuple(dict.fromkeys(notes)))
 
 
-def _export_onnx(name: str, size: tuple[int, ...], folder: Path) -> Path:
+def export_onnx(name: str, size: tuple[int, ...], folder: Path) -> Path:
+    """cnnzoo's own ONNX export of `name` (seed 0, batch dimension free) into `folder`."""
     from cnnzoo.export import export_model
 
     torch.manual_seed(0)
