@@ -41,6 +41,7 @@ import torch
 from cnnzoo import create_model, get_spec
 from cnnzoo.bench import bf16_support
 from cnnzoo.bench.machine import LOAD_LIMIT, Load, load_average, machine_record
+from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.bench.peak import measure_ceilings
 from cnnzoo.bench.runner import (
     BenchRun,
@@ -52,7 +53,6 @@ from cnnzoo.bench.runner import (
     onnxruntime_case,
     torchvision_model,
 )
-from cnnzoo.fileio import atomic_write_text
 
 MODELS = ("resnet50_tv", "vgg16", "densenet121", "googlenet_tv", "squeezenet1_1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,16 +263,6 @@ def _targets(model, batch, group, base_ms, first) -> list[str]:
     return out
 
 
-def update_markdown(markdown: Path, text: str) -> None:
-    """Replace what lies between the markers in `markdown` with `text`."""
-    page = markdown.read_text()
-    if BEGIN not in page or END not in page:
-        raise SystemExit(f"{markdown} lacks the markers {BEGIN} ... {END}")
-    head, rest = page.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(markdown, f"{head}{BEGIN}\n{text}\n{END}{tail}")
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
@@ -300,7 +290,7 @@ def main(argv=None) -> None:
     text = tables(Path(args.out))
     print(text)
     if not args.no_markdown:
-        update_markdown(Path(args.markdown), text)
+        rewrite_between(args.markdown, BEGIN, END, text)
         print(f"tables rewritten in {args.markdown}", file=sys.stderr)
 
 

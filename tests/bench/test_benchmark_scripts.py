@@ -63,3 +63,46 @@ def test_inference_script_writes_csv_and_rewrites_the_tables(tmp_path, capsys):
     first = text
     inference.main(["--tables-only", "--out", str(out), "--markdown", str(page)])
     assert page.read_text() == first
+
+
+def test_profile_script_writes_csvs_rooflines_and_the_table(tmp_path):
+    profile_script = _script("profile")
+    page = tmp_path / "B.md"
+    page.write_text(f"x\n{profile_script.BEGIN}\n{profile_script.END}\n")
+    out = tmp_path / "profile"
+    profile_script.main(
+        [
+            "--models",
+            "squeezenet1_1:1,resnet20_cifar:1",
+            "--repeat",
+            "1",
+            "--warmup",
+            "1",
+            "--input",
+            "3x32x32",
+            "--gemm-size",
+            "64",
+            "--out",
+            str(out),
+            "--markdown",
+            str(page),
+        ]
+    )
+    assert (out / "squeezenet1_1_profile.csv").exists()
+    assert (out / "resnet20_cifar_roofline.svg").exists()
+    text = page.read_text()
+    assert "| squeezenet1_1 | 1 |" in text and "| resnet20_cifar | 1 |" in text
+    assert "squeezenet1_1: 1x1 convolutions (squeeze, expand1x1) reach a median" in text
+
+
+def test_markers_must_be_there(tmp_path):
+    from cnnzoo.bench.markdown import rewrite_between
+    from cnnzoo.errors import UsageError
+
+    page = tmp_path / "p.md"
+    page.write_text("no markers\n")
+    with pytest.raises(UsageError, match="needs exactly one <a> followed by one <b>"):
+        rewrite_between(page, "<a>", "<b>", "t")
+    page.write_text("1\n<a>\nold\n<b>\n2\n")
+    rewrite_between(page, "<a>", "<b>", "new")
+    assert page.read_text() == "1\n<a>\nnew\n<b>\n2\n"
