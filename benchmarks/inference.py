@@ -50,8 +50,7 @@ from cnnzoo.bench.runner import (
     export_onnx,
     inference_case,
     measure,
-    onnxruntime_case,
-    torchvision_model,
+    peer_cases,
 )
 
 MODELS = ("resnet50_tv", "vgg16", "densenet121", "googlenet_tv", "squeezenet1_1")
@@ -67,43 +66,8 @@ def cases_for(name, batch, size, device, peers, compile, onnx_path, bf16):
     flops = batch_flops(name, size, batch)
     torch.manual_seed(0)
     ours = create_model(name)
-    has_tv = get_spec(name).torchvision_name is not None
-    base, source = (torchvision_model(name), "torchvision") if has_tv else (ours, "cnnzoo")
-    cases = []
-    if "torchvision" in peers:
-        cases.append(
-            inference_case(source, base, name, batch, size, device, source=source, flops=flops)
-        )
-    if "channels-last" in peers:
-        cases.append(
-            inference_case(
-                f"{source} channels-last",
-                base,
-                name,
-                batch,
-                size,
-                device,
-                channels_last=True,
-                source=source,
-                flops=flops,
-            )
-        )
-    if "compile" in peers and compile:
-        cases.append(
-            inference_case(
-                f"{source} compile",
-                base,
-                name,
-                batch,
-                size,
-                device,
-                compile=True,
-                source=source,
-                flops=flops,
-            )
-        )
-    if "onnxruntime" in peers:
-        cases.append(onnxruntime_case("onnxruntime", onnx_path, name, batch, size, device, flops))
+    chosen = [p for p in peers if p != "compile" or compile]
+    cases = peer_cases(name, batch, size, device, chosen, ours, onnx_path, {"flops": flops})
     cases.append(inference_case("cnnzoo eager", ours, name, batch, size, device, flops=flops))
     for precision in ("fp32", "bf16") if bf16 else ("fp32",):
         for compiled in (False, True) if compile else (False,):

@@ -63,6 +63,7 @@ __all__ = [
     "measure",
     "onnxruntime_case",
     "parse_peers",
+    "peer_cases",
     "speedups",
     "torchvision_model",
     "train_case",
@@ -681,6 +682,46 @@ def export_onnx(name: str, size: tuple[int, ...], folder: Path) -> Path:
     ).path
 
 
+def peer_cases(
+    name: str,
+    batch: int,
+    size: tuple[int, ...],
+    device: torch.device,
+    peers: Sequence[str],
+    ours: nn.Module,
+    onnx_path: Path | None,
+    same: dict[str, object],
+) -> list[Case]:
+    """The peers' cases, in the order asked (see the module docstring for each).
+
+    Args:
+        ours: cnnzoo's model, which stands in for torchvision's where torchvision has none.
+        onnx_path: cnnzoo's ONNX export, for "onnxruntime".
+        same: `inference_case` keywords of cnnzoo's case; the torchvision peer runs with them
+            (like for like), the others with their own settings and the same `flops`.
+    """
+    has_tv = get_spec(name).torchvision_name is not None
+    base, source = (torchvision_model(name), "torchvision") if has_tv else (ours, "cnnzoo")
+    flops = same.get("flops")
+    own = {
+        "torchvision": (source, same),
+        "channels-last": (f"{source} channels-last", {"channels_last": True, "flops": flops}),
+        "compile": (f"{source} compile", {"compile": True, "flops": flops}),
+    }
+    cases = []
+    for peer in peers:
+        if peer == "onnxruntime":
+            cases.append(
+                onnxruntime_case("onnxruntime", onnx_path, name, batch, size, device, flops)
+            )
+            continue
+        label, settings = own[peer]
+        cases.append(
+            inference_case(label, base, name, batch, size, device, source=source, **settings)
+        )
+    return cases
+
+
 def _inference_cases(
     name: str,
     batch: int,
@@ -705,47 +746,7 @@ def _inference_cases(
         "flops": flops,
     }
     cases = [inference_case("cnnzoo", ours, name, batch, size, device, **same)]
-    has_tv = get_spec(name).torchvision_name is not None
-    base, source = (torchvision_model(name), "torchvision") if has_tv else (ours, "cnnzoo")
-    for peer in peers:
-        if peer == "torchvision":
-            cases.append(
-                inference_case(
-                    "torchvision", base, name, batch, size, device, source=source, **same
-                )
-            )
-        elif peer == "channels-last":
-            cases.append(
-                inference_case(
-                    f"{source} channels-last",
-                    base,
-                    name,
-                    batch,
-                    size,
-                    device,
-                    channels_last=True,
-                    source=source,
-                    flops=flops,
-                )
-            )
-        elif peer == "compile":
-            cases.append(
-                inference_case(
-                    f"{source} compile",
-                    base,
-                    name,
-                    batch,
-                    size,
-                    device,
-                    compile=True,
-                    source=source,
-                    flops=flops,
-                )
-            )
-        elif peer == "onnxruntime":
-            cases.append(
-                onnxruntime_case("onnxruntime", onnx_path, name, batch, size, device, flops)
-            )
+    cases += peer_cases(name, batch, size, device, peers, ours, onnx_path, same)
     if optimize is not None:
         sides = ", ".join(
             f"{c.label}: {c.settings['precision']} {c.settings['memory_format']}, "
