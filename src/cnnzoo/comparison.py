@@ -60,7 +60,7 @@ _TOP5_ERR = (
     "imagenet_val_top5_err_1model_144crop",
 )
 _CIFAR10_ERR = ("cifar10_aug_test_err", "cifar10_test_err")
-ACTIVATIONS = "activations (layer outputs, no input)"
+ACTIVATIONS = "activations (forward, input included)"
 # Metric-name suffix -> how the figure was evaluated (the paper's words).
 _CROPS = (
     ("_1model_144crop", "144-crop"),
@@ -152,8 +152,9 @@ def _cifar10_protocol(metric: str) -> str:
 class ComparisonRow:
     """One model. Bytes are fp32 for one image.
 
-    `activation_bytes` is `cnnzoo.summary`'s `Totals.activation_bytes`: every newly allocated
-    layer output of one forward, the input not included (the same figure `summary` prints).
+    `activation_bytes` is one image's forward activations as `cnnzoo summary` defines them: the
+    input plus every newly allocated layer output (in-place outputs and views add nothing), i.e.
+    `Totals.input_bytes + Totals.activation_bytes` (the analyzer's `activation_memory(report)`).
     """
 
     model: str
@@ -291,8 +292,8 @@ class Comparison:
     def _footnotes(self) -> list[str]:
         notes = [
             "Parameters, MACs and activation memory (one image, fp32) come from cnnzoo.summary "
-            "on the real model; activations are Totals.activation_bytes (every newly allocated "
-            "layer output, the input not included: the figure summary prints); training memory "
+            "on the real model; activations are one image's forward: the input plus every newly "
+            "allocated layer output (summary's definition); training memory "
             f"is Totals.training_bytes('{self.optimizer}') at batch {self.batch_size}.",
             "published %: ImageNet top-1 accuracy where the spec has one (torchvision's weights "
             "first, else 100 - the paper's top-1 error), else ImageNet top-5 accuracy, else the "
@@ -430,7 +431,7 @@ def compare(
                 input_size=size,
                 params=totals.params,
                 macs=totals.macs,
-                activation_bytes=totals.activation_bytes,
+                activation_bytes=totals.input_bytes + totals.activation_bytes,
                 training_bytes=totals.training_bytes(optimizer, batch_size=batch_size),
                 top1=top1.value if top1 else None,
                 top1_metric=top1.metric if top1 else None,

@@ -201,8 +201,9 @@ def test_compare_table_exports_and_charts(tmp_path):
     assert squeeze.params == cnnzoo.get_spec("squeezenet1_1").num_params
     totals = cnnzoo.summary("squeezenet1_1").totals
     assert squeeze.macs == totals.macs
-    # Activation memory is summary's own figure (layer outputs, the input not included).
-    assert squeeze.activation_bytes == totals.activation_bytes
+    # Activation memory is summary's definition: the input plus every new layer output.
+    assert squeeze.activation_bytes == totals.input_bytes + totals.activation_bytes
+    assert squeeze.activation_bytes - totals.activation_bytes == 3 * 224 * 224 * 4
     assert squeeze.training_bytes > squeeze.activation_bytes > 0
     # Every figure carries its protocol; 10-crop and single-crop are told apart.
     assert squeeze.top1_protocol == "ImageNet top-1, single-crop, torchvision weights"
@@ -215,7 +216,7 @@ def test_compare_table_exports_and_charts(tmp_path):
     assert report.to_csv().count("\n") == 6
     markdown = report.to_markdown()
     assert "| squeezenet1_1 |" in markdown and "| ImageNet top-5, single-crop |" in markdown
-    assert "activations (layer outputs, no input)" in markdown
+    assert "activations (forward, input included)" in markdown
     assert "none published" not in markdown  # the CIFAR model shows its CIFAR-10 error
     written = report.save(tmp_path)
     stems = {p.name for p in written}
