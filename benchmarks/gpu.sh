@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The inference and training benchmarks on a CUDA GPU, in under 8 minutes; CSVs into
-# benchmarks/results/gpu/ (or $OUT/ when set, e.g. on a lent device machine).
+# The inference, profile and training benchmarks on a CUDA GPU, in under 8 minutes; CSVs and the
+# printed tables into benchmarks/results/gpu/ (or $OUT/gpu when OUT is set, e.g. on a lent
+# device machine). BENCHMARKS.md is not touched: its tables are the CPU's; GPU figures are
+# copied in by hand under "GPU", with the device named.
 #
 #   bash benchmarks/gpu.sh
 #
-# Batch sizes are the issue's (inference 1 and 16; training 128 at CIFAR size, 32 at ImageNet
-# size). torch.compile is left out: its compile time alone would take most of the budget.
+# Inference: batch 16 and 1; torchvision eager and channels-last against cnnzoo eager,
+# optimize_for_inference fp32 and bf16 (tensor cores). torch.compile and onnxruntime are left
+# out: compiling five models alone would take most of the budget, and onnxruntime's CUDA
+# provider is a separate package (onnxruntime-gpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -18,8 +22,12 @@ assert torch.cuda.is_available(), "no CUDA GPU: benchmarks/gpu.sh is for GPU mac
 print(torch.cuda.get_device_name(0), "torch", torch.__version__)
 PY
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv || true
-timeout 300 "$PY" benchmarks/inference.py --device cuda --repeat 20 --warmup 5 \
+timeout 200 "$PY" benchmarks/inference.py --device cuda --repeat 20 --warmup 5 --gemm-size 8192 \
+    --peers torchvision,channels-last --no-compile --no-markdown \
     --out "$OUT/inference.csv" | tee "$OUT/inference.txt"
+timeout 90 "$PY" benchmarks/profile.py --device cuda --repeat 20 --warmup 5 --gemm-size 8192 \
+    --models resnet50:16,vgg16:16,wrn28_10_cifar:64,resnet110_cifar:64 --no-markdown \
+    --out "$OUT/profile" | tee "$OUT/profile.txt"
 timeout 170 "$PY" benchmarks/training.py --device cuda --repeat 10 --warmup 3 --loss-curve \
     --out "$OUT" | tee "$OUT/training.txt"
 echo "CSVs in $OUT"

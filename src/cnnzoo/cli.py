@@ -289,7 +289,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from cnnzoo.analysis import parse_input_size
     from cnnzoo.bench.runner import append_csv, bench
 
-    timings = bench(
+    run = bench(
         args.model,
         batch_sizes=args.batch,
         mode=args.mode,
@@ -301,18 +301,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         input_size=parse_input_size(args.input) if args.input else None,
         device=args.device,
+        optimize=args.optimize,
     )
-    for t in timings:
-        print(t.describe())
-    for ours, peer in zip(timings, timings[1:], strict=False):
-        if ours.label == "cnnzoo" and peer.label == "torchvision":
-            print(
-                f"batch {ours.batch_size}: cnnzoo / torchvision throughput "
-                f"{peer.median / ours.median:.2f}x (medians), "
-                f"{peer.fastest / ours.fastest:.2f}x (fastest)"
-            )
+    print("\n".join(run.lines()))
     if args.out:
-        print(f"appended {len(timings)} rows to {append_csv(timings, args.out)}")
+        print(f"appended {len(run.timings)} rows to {append_csv(run, args.out)}")
+    return 0
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from cnnzoo.analysis import parse_input_size
+    from cnnzoo.bench.profile import profile
+    from cnnzoo.viz.figures import save_figure
+    from cnnzoo.viz.roofline import roofline_figure
+
+    result = profile(
+        args.model,
+        batch_size=args.batch,
+        precision=args.precision,
+        input_size=parse_input_size(args.input) if args.input else None,
+        repeat=args.repeat,
+        warmup=args.warmup,
+        device=args.device,
+    )
+    print(result.to_table(top=args.top or None))
+    if args.out:
+        for path in result.save(args.out) + save_figure(
+            roofline_figure(result), Path(args.out) / f"{result.model}_roofline"
+        ):
+            print(f"wrote {path}")
     return 0
 
 
@@ -339,6 +356,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         for path in report.save(args.out):
             print(f"wrote {path}", file=sys.stderr)
+        for note in report.chart_notes():
+            print(f"chart {note}", file=sys.stderr)
     return 0
 
 
@@ -479,13 +498,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile (slow first call)")
-    p.add_argument("--against", choices=("torchvision",), help="time the peer in the same run")
+    p.add_argument(
+        "--against",
+        metavar="PEERS",
+        help="peers timed in the same run, comma-separated: torchvision (run the same way), "
+        "channels-last, compile, onnxruntime",
+    )
+    p.add_argument(
+        "--optimize",
+        choices=("fp32", "bf16", "auto"),
+        help="optimize_for_inference on cnnzoo's model and the torchvision peer alike",
+    )
     p.add_argument("--repeat", type=int, default=10, help="timed repetitions per case")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first")
     p.add_argument("--input", help="one input as CxHxW (default: the spec's)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", help="CSV file to append the rows to")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "profile", help="measured time of every layer, its FLOPs, bytes and roofline position"
+    )
+    p.add_argument("model", help="registered name, or path/to/file.py:factory")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--input", help="one input as CxHxW (default: the spec's)")
+    p.add_argument("--repeat", type=int, default=10, help="timed forwards (median kept)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed forwards first")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--top", type=int, default=25, help="show the N slowest layers (0: all)")
+    p.add_argument("--out", help="folder for MODEL_profile.csv and the roofline PNG/SVG")
+    p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser(
         "compare", help="models side by side: accuracy, params, MACs, memory, speed; charts"

@@ -1,19 +1,22 @@
-"""The architectures side by side: accuracy against compute, memory and speed.
+"""The architectures side by side: accuracy against compute, memory and speed (the data).
 
 `compare` builds one table from the registry and the analyzer: parameters, MACs and activation
 memory measured on the real models (meta device, no arithmetic), a training-memory estimate,
-the published accuracy from each spec with its source, and optionally latency and throughput
-measured on this machine. `Comparison.charts` draws the figure of Canziani et al. 2016
-("An Analysis of Deep Neural Network Models for Practical Applications", arXiv 1605.07678):
-top-1 accuracy against operations, bubble area proportional to parameters.
+the published accuracy from each spec with its protocol and source, and optionally latency and
+throughput measured on this machine. The charts of the table (`Comparison.charts`, drawn by
+`cnnzoo.viz.compare_charts`) follow Canziani et al. 2016 ("An Analysis of Deep Neural Network
+Models for Practical Applications", arXiv 1605.07678).
 
 Published accuracy, in order of preference:
-- ImageNet: `imagenet_top1_acc` (the accuracy of torchvision's released weights for the `_tv`
-  builds and for the papers that report accuracy), else 100 - the paper's validation top-1
-  error (`imagenet_val_top1_err`, then its single-crop, single-scale and 10-crop variants).
+- ImageNet top-1: `imagenet_top1_acc` (torchvision's released weights for the `_tv` builds and
+  the papers that report accuracy), else 100 - the paper's validation top-1 error
+  (`imagenet_val_top1_err`, then its single-crop, single-scale and 10-crop variants).
+- ImageNet top-5, the same way (GoogLeNet's paper gives top-5 only).
 - CIFAR-10, for models without an ImageNet figure: `cifar10_aug_test_err` (the papers' "C10+"
   with standard augmentation), else `cifar10_test_err` as the paper labels it.
-The metric used is a column of the table, so every figure says where it comes from.
+The protocol of each figure (data set, top-1 or top-5, how many crops, whose weights) is a
+column of the table and the marker shape in the charts: a 10-crop figure is not a single-crop
+one, and the table says which is which.
 """
 
 from __future__ import annotations
@@ -21,16 +24,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.fileio import atomic_write_text
+from cnnzoo.formatting import format_count
 from cnnzoo.registry import ModelSpec, get_spec, list_models
-from cnnzoo.zoo import format_count
 
-__all__ = ["Comparison", "ComparisonRow", "compare", "published_cifar10", "published_top1"]
+__all__ = [
+    "Comparison",
+    "ComparisonRow",
+    "Published",
+    "compare",
+    "published_cifar10",
+    "published_top1",
+    "published_top5",
+]
 
 _TOP1_ACC = ("imagenet_top1_acc",)
 _TOP1_ERR = (
@@ -39,18 +50,88 @@ _TOP1_ERR = (
     "imagenet_val_top1_err_single_scale",
     "imagenet_val_top1_err_10crop",
 )
+_TOP5_ACC = ("imagenet_top5_acc",)
+_TOP5_ERR = (
+    "imagenet_val_top5_err",
+    "imagenet_val_top5_err_single_crop",
+    "imagenet_val_top5_err_1model_1crop",
+    "imagenet_val_top5_err_single_scale",
+    "imagenet_val_top5_err_10crop",
+    "imagenet_val_top5_err_1model_144crop",
+)
 _CIFAR10_ERR = ("cifar10_aug_test_err", "cifar10_test_err")
+ACTIVATIONS = "activations (forward, input included)"
+# Metric-name suffix -> how the figure was evaluated (the paper's words).
+_CROPS = (
+    ("_1model_144crop", "144-crop"),
+    ("_10crop", "10-crop"),
+    ("_single_crop", "single-crop"),
+    ("_1model_1crop", "single-crop"),
+    ("_single_scale", "single-scale (dense)"),
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published figure and how it was obtained.
+
+    Attributes:
+        value: the figure, % (accuracy for top-1 / top-5, error for CIFAR-10).
+        metric: the spec's metric, as computed ("100 - imagenet_val_top1_err_10crop").
+        protocol: data set, measure and evaluation ("ImageNet top-1, 10-crop").
+        crops: the evaluation alone ("single-crop", "10-crop", ...), the charts' marker.
+        source: where the figure comes from.
+    """
+
+    value: float
+    metric: str
+    protocol: str
+    crops: str
+    source: str
+
+
+def _crops(metric: str, source: str) -> str:
+    for suffix, crops in _CROPS:
+        if metric.endswith(suffix):
+            return crops
+    if source.startswith("torchvision"):
+        return "single-crop"  # torchvision evaluates its weights on the 224 centre crop
+    return "as reported"  # the metric name does not say; the source does
+
+
+def _published(
+    spec: ModelSpec, accuracies: Sequence[str], errors: Sequence[str], measure: str
+) -> Published | None:
+    for metric in (*accuracies, *errors):
+        for r in spec.results:
+            if r.metric == metric:
+                accuracy = metric in accuracies
+                crops = _crops(metric, r.source)
+                weights = ", torchvision weights" if r.source.startswith("torchvision") else ""
+                return Published(
+                    r.value if accuracy else 100.0 - r.value,
+                    metric if accuracy else f"100 - {metric}",
+                    f"ImageNet {measure}, {crops}{weights}",
+                    crops,
+                    r.source,
+                )
+    return None
 
 
 def published_top1(spec: ModelSpec) -> tuple[float, str, str] | None:
     """(top-1 accuracy %, metric, source) from the spec's ImageNet results, or None."""
-    for metric in _TOP1_ACC + _TOP1_ERR:
-        for r in spec.results:
-            if r.metric == metric:
-                value = r.value if metric in _TOP1_ACC else 100.0 - r.value
-                shown = metric if metric in _TOP1_ACC else f"100 - {metric}"
-                return value, shown, r.source
-    return None
+    p = published_top1_full(spec)
+    return None if p is None else (p.value, p.metric, p.source)
+
+
+def published_top1_full(spec: ModelSpec) -> Published | None:
+    """The spec's ImageNet top-1 accuracy with its protocol, or None."""
+    return _published(spec, _TOP1_ACC, _TOP1_ERR, "top-1")
+
+
+def published_top5(spec: ModelSpec) -> Published | None:
+    """The spec's ImageNet top-5 accuracy with its protocol, or None."""
+    return _published(spec, _TOP5_ACC, _TOP5_ERR, "top-5")
 
 
 def published_cifar10(spec: ModelSpec) -> tuple[float, str, str] | None:
@@ -62,9 +143,19 @@ def published_cifar10(spec: ModelSpec) -> tuple[float, str, str] | None:
     return None
 
 
+def _cifar10_protocol(metric: str) -> str:
+    augmented = "C10+, standard augmentation" if "_aug_" in metric else "C10, as labelled"
+    return f"CIFAR-10 test error, {augmented}"
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One model. Bytes are fp32; `activation_bytes` is one image's forward (input included)."""
+    """One model. Bytes are fp32 for one image.
+
+    `activation_bytes` is one image's forward activations as `cnnzoo summary` defines them: the
+    input plus every newly allocated layer output (in-place outputs and views add nothing), i.e.
+    `Totals.input_bytes + Totals.activation_bytes` (the analyzer's `activation_memory(report)`).
+    """
 
     model: str
     family: str
@@ -82,6 +173,26 @@ class ComparisonRow:
     cifar10_source: str | None
     latency_ms: float | None = None
     throughput: float | None = None
+    top1_protocol: str | None = None
+    top1_crops: str | None = None
+    top5: float | None = None
+    top5_metric: str | None = None
+    top5_source: str | None = None
+    top5_protocol: str | None = None
+    top5_crops: str | None = None
+    cifar10_protocol: str | None = None
+
+    @property
+    def headline(self) -> tuple[float, str, str] | None:
+        """(value %, protocol, source) of the figure the table shows: ImageNet top-1, else
+        top-5, else the CIFAR-10 error."""
+        if self.top1 is not None:
+            return self.top1, self.top1_protocol, self.top1_source
+        if self.top5 is not None:
+            return self.top5, self.top5_protocol, self.top5_source
+        if self.cifar10_err is not None:
+            return self.cifar10_err, self.cifar10_protocol, self.cifar10_source
+        return None
 
     @property
     def gmacs(self) -> float:
@@ -147,10 +258,10 @@ class Comparison:
             "input",
             "params",
             "MACs",
-            "activations",
+            ACTIVATIONS,
             f"train mem (b{self.batch_size}, {self.optimizer})",
-            "top-1 %",
-            "CIFAR-10 err %",
+            "published %",
+            "protocol",
         ]
         if self.measured:
             headers += ["latency b1 (ms)", f"images/s b{self.throughput_batch}"]
@@ -171,8 +282,8 @@ class Comparison:
             format_count(r.macs),
             mib(r.activation_bytes),
             mib(r.training_bytes),
-            num(r.top1, ".2f"),
-            num(r.cifar10_err, ".2f"),
+            num(r.headline[0] if r.headline else None, ".2f"),
+            r.headline[1] if r.headline else "none published",
         ]
         if self.measured:
             cells += [num(r.latency_ms, ".1f"), num(r.throughput, ".1f")]
@@ -181,10 +292,13 @@ class Comparison:
     def _footnotes(self) -> list[str]:
         notes = [
             "Parameters, MACs and activation memory (one image, fp32) come from cnnzoo.summary "
-            f"on the real model; training memory is Totals.training_bytes('{self.optimizer}') "
-            f"at batch {self.batch_size}.",
-            "top-1: imagenet_top1_acc where the spec has it, else 100 - the paper's ImageNet "
-            "validation top-1 error; CIFAR-10: the augmented (C10+) test error where given.",
+            "on the real model; activations are one image's forward: the input plus every newly "
+            "allocated layer output (summary's definition); training memory "
+            f"is Totals.training_bytes('{self.optimizer}') at batch {self.batch_size}.",
+            "published %: ImageNet top-1 accuracy where the spec has one (torchvision's weights "
+            "first, else 100 - the paper's top-1 error), else ImageNet top-5 accuracy, else the "
+            "CIFAR-10 test error (lower is better); the protocol column says which, and how "
+            "many crops. 10-crop figures run 1-2 points above single-crop ones.",
         ]
         if self.timing_method:
             notes.append(f"Timing: {self.timing_method}")
@@ -193,7 +307,11 @@ class Comparison:
     def to_markdown(self) -> str:
         headers = self._headers()
         lines = ["| " + " | ".join(headers) + " |"]
-        lines.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|")
+        lines.append(
+            "|"
+            + "|".join("---" if i < 3 or h == "protocol" else "---:" for i, h in enumerate(headers))
+            + "|"
+        )
         lines += ["| " + " | ".join(self._cells(r)) + " |" for r in self.rows]
         lines.append("")
         lines += [f"- {n}" for n in self._footnotes()]
@@ -208,7 +326,7 @@ class Comparison:
 
         table = Table(title="cnnzoo compare", show_lines=False)
         for i, h in enumerate(self._headers()):
-            table.add_column(h, justify="left" if i < 3 else "right")
+            table.add_column(h, justify="left" if i < 3 or h == "protocol" else "right")
         for r in self.rows:
             table.add_row(*self._cells(r))
         console = Console(width=width, record=True, file=io.StringIO())
@@ -220,9 +338,26 @@ class Comparison:
     def __str__(self) -> str:
         return self.to_table()
 
+    def figures(self) -> list[Any]:
+        """The charts (`cnnzoo.viz.compare_charts.Chart`: a bare Figure, its file stem and
+        the models it leaves out and why)."""
+        from cnnzoo.viz.compare_charts import comparison_charts
+
+        return comparison_charts(self)
+
     def charts(self, out: str | Path) -> list[Path]:
         """Write the charts as PNG and SVG into `out`; returns the files written."""
-        return _draw_charts(self, Path(out))
+        from cnnzoo.viz.figures import save_figure
+
+        out = Path(out)
+        written: list[Path] = []
+        for chart in self.figures():
+            written += save_figure(chart.figure, out / chart.stem)
+        return written
+
+    def chart_notes(self) -> list[str]:
+        """For every chart, the models it leaves out and why (what `cnnzoo compare` prints)."""
+        return [chart.describe() for chart in self.figures()]
 
     def save(self, out: str | Path) -> list[Path]:
         """Write the table (CSV, JSON, Markdown) and the charts into `out`."""
@@ -235,7 +370,7 @@ class Comparison:
             ("md", self.to_markdown()),
         ):
             path = out / f"compare.{suffix}"
-            path.write_text(text + ("" if text.endswith("\n") else "\n"))
+            atomic_write_text(path, text + ("" if text.endswith("\n") else "\n"))
             written.append(path)
         return written + self.charts(out)
 
@@ -285,7 +420,8 @@ def compare(
         spec = get_spec(name)
         size = tuple(input_size or spec.input_size)
         totals = summary(name, size).totals
-        top1 = published_top1(spec)
+        top1 = published_top1_full(spec)
+        top5 = published_top5(spec)
         cifar = published_cifar10(spec)
         rows.append(
             ComparisonRow(
@@ -297,12 +433,20 @@ def compare(
                 macs=totals.macs,
                 activation_bytes=totals.input_bytes + totals.activation_bytes,
                 training_bytes=totals.training_bytes(optimizer, batch_size=batch_size),
-                top1=top1[0] if top1 else None,
-                top1_metric=top1[1] if top1 else None,
-                top1_source=top1[2] if top1 else None,
+                top1=top1.value if top1 else None,
+                top1_metric=top1.metric if top1 else None,
+                top1_source=top1.source if top1 else None,
+                top1_protocol=top1.protocol if top1 else None,
+                top1_crops=top1.crops if top1 else None,
+                top5=top5.value if top5 else None,
+                top5_metric=top5.metric if top5 else None,
+                top5_source=top5.source if top5 else None,
+                top5_protocol=top5.protocol if top5 else None,
+                top5_crops=top5.crops if top5 else None,
                 cifar10_err=cifar[0] if cifar else None,
                 cifar10_metric=cifar[1] if cifar else None,
                 cifar10_source=cifar[2] if cifar else None,
+                cifar10_protocol=_cifar10_protocol(cifar[1]) if cifar else None,
             )
         )
     method = None
@@ -320,7 +464,7 @@ def _measure(
 
     import torch
 
-    from cnnzoo.bench.runner import inference_case, measure
+    from cnnzoo.bench.runner import case_description, inference_case, measure
     from cnnzoo.registry import create_model
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -329,10 +473,8 @@ def _measure(
         torch.manual_seed(0)
         model = create_model(r.model)
         cases = [
-            inference_case("b1", model, r.model, 1, r.input_size, device, optimize=False),
-            inference_case(
-                "bN", model, r.model, throughput_batch, r.input_size, device, optimize=False
-            ),
+            inference_case("b1", model, r.model, 1, r.input_size, device),
+            inference_case("bN", model, r.model, throughput_batch, r.input_size, device),
         ]
         one, many = measure(cases, repeat=repeat, warmup=1)
         measured.append(
@@ -344,263 +486,9 @@ def _measure(
         torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} threads"
     )
     method = (
-        f"eager fp32 forward under torch.inference_mode on {where}, torch {torch.__version__}; "
+        f"{case_description({})} (cnnzoo bench's like-for-like default case), "
+        f"forward under torch.inference_mode on {where}, torch {torch.__version__}; "
         f"1 warm-up call, then the median of {repeat} timed calls (latency at batch 1, images/s "
         f"at batch {throughput_batch}, batch 1 and batch {throughput_batch} taking turns)"
     )
     return measured, method
-
-
-# Charts ------------------------------------------------------------------------------------
-
-
-def _draw_charts(report: Comparison, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = report.rows
-    # One colour per family, consistent across the charts: tab10's ten clearly distinct hues
-    # first, then tab20's lighter shades.
-    families = sorted({r.family for r in rows})
-    palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
-    colors = {f: palette[i % len(palette)] for i, f in enumerate(families)}
-    imagenet = [r for r in rows if r.top1 is not None]
-    cifar = [r for r in rows if r.top1 is None and r.cifar10_err is not None]
-    written: list[Path] = []
-
-    def save(fig: Any, stem: str) -> None:
-        for suffix in ("png", "svg"):
-            path = out / f"{stem}.{suffix}"
-            fig.savefig(path, dpi=150, bbox_inches="tight")
-            written.append(path)
-        plt.close(fig)
-
-    top1 = "published ImageNet top-1 accuracy (%)"
-    bubbles = [  # file stem, rows, x, y, x label, y label, title
-        (
-            "accuracy_vs_macs",
-            imagenet,
-            "gmacs",
-            "top1",
-            "G-MACs per image (log scale)",
-            top1,
-            "Accuracy vs operations (bubble area ~ parameters; after Canziani et al. 2016)",
-        ),
-        (
-            "accuracy_vs_latency",
-            [r for r in imagenet if r.latency_ms is not None],
-            "latency_ms",
-            "top1",
-            "measured latency at batch 1 (ms, log scale)",
-            top1,
-            "Accuracy vs latency on this machine (bubble area ~ parameters)",
-        ),
-        (
-            "cifar10_error_vs_macs",
-            cifar,
-            "gmacs",
-            "cifar10_err",
-            "G-MACs per image at 32x32 (log scale)",
-            "published CIFAR-10 test error (%)",
-            "CIFAR-10 error vs operations (bubble area ~ parameters; lower is better)",
-        ),
-    ]
-    for stem, chosen, x, y, xlabel, ylabel, title in bubbles:
-        if chosen:
-            xs = [getattr(r, x) for r in chosen]
-            ys = [getattr(r, y) for r in chosen]
-            save(_bubble_chart(chosen, xs, ys, colors, xlabel, ylabel, title), stem)
-    if imagenet:
-        save(_density_chart(imagenet, colors), "accuracy_per_mparam")
-    return written
-
-
-def _bubble_chart(
-    rows: Sequence[ComparisonRow],
-    xs: Sequence[float],
-    ys: Sequence[float],
-    colors: dict[str, Any],
-    xlabel: str,
-    ylabel: str,
-    title: str,
-) -> Any:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(12, 7.5))
-    biggest = max(r.params for r in rows)
-    sizes = [max(12.0, 1400.0 * r.params / biggest) for r in rows]  # marker area in points^2
-    ax.scatter(
-        xs,
-        ys,
-        s=sizes,
-        c=[colors[r.family] for r in rows],
-        alpha=0.55,
-        edgecolors="black",
-        linewidths=0.6,
-        zorder=2,
-    )
-    ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=11)
-    ax.grid(True, which="both", alpha=0.3, zorder=0)
-    lo, hi = min(xs), max(xs)
-    ax.set_xlim(lo / 1.8, hi * 1.8)
-    span = (max(ys) - min(ys)) or 1.0
-    ax.set_ylim(min(ys) - 0.12 * span, max(ys) + 0.12 * span)
-    _place_labels(fig, ax, xs, ys, [r.model for r in rows], sizes)
-
-    families = sorted({r.family for r in rows})
-    _side_legend(fig, ax, [_dot(colors[f], 8, f, alpha=0.7) for f in families], "family")
-    marks = [m for m in (1e6, 5e6, 25e6, 100e6) if m <= biggest * 1.05] or [biggest]
-    size_handles = [
-        _dot("lightgray", math.sqrt(max(12.0, 1400.0 * m / biggest)), f"{m / 1e6:g} M")
-        for m in marks
-    ]
-    _side_legend(
-        fig,
-        ax,
-        size_handles,
-        "parameters",
-        top=False,
-        labelspacing=1.8,
-        borderpad=1.2,
-        handletextpad=1.5,
-    )
-    return fig
-
-
-def _side_legend(
-    fig: Any, ax: Any, handles: list[Any], title: str, top: bool = True, **options: Any
-) -> None:
-    """A legend right of the axes. Figure-level, so that savefig's tight box includes it."""
-    fig.legend(
-        handles=handles,
-        title=title,
-        loc="upper left" if top else "lower left",
-        bbox_to_anchor=(1.01, 1.0 if top else 0.0),
-        bbox_transform=ax.transAxes,
-        frameon=False,
-        fontsize=9,
-        **options,
-    )
-
-
-def _dot(color: Any, diameter: float, label: str, alpha: float = 1.0) -> Any:
-    """A legend entry: one circle of `diameter` points."""
-    from matplotlib.lines import Line2D
-
-    return Line2D(
-        [],
-        [],
-        marker="o",
-        linestyle="",
-        markersize=diameter,
-        markerfacecolor=color,
-        markeredgecolor="black",
-        alpha=alpha,
-        label=label,
-    )
-
-
-def _place_labels(
-    fig: Any,
-    ax: Any,
-    xs: Sequence[float],
-    ys: Sequence[float],
-    labels: Sequence[str],
-    sizes: Sequence[float],
-) -> None:
-    """Greedy placement, biggest bubble first: each label tries eight directions at three
-    distances from its bubble and takes the offset whose box overlaps the fewest placed labels,
-    other bubbles and axes edges; a label away from its bubble gets a thin leader line."""
-    renderer = fig.canvas.get_renderer()
-    px_per_pt = fig.dpi / 72
-    centres = ax.transData.transform(list(zip(xs, ys, strict=True)))
-    radii = [math.sqrt(s) / 2 * px_per_pt for s in sizes]  # marker area is in points^2
-    placed: list[Any] = []
-    directions = [
-        (1, 1, "left", "bottom"),
-        (1, -1, "left", "top"),
-        (-1, 1, "right", "bottom"),
-        (-1, -1, "right", "top"),
-        (0, 1, "center", "bottom"),
-        (0, -1, "center", "top"),
-        (1, 0, "left", "center"),
-        (-1, 0, "right", "center"),
-    ]
-
-    def hits_circle(box: Any, j: int) -> bool:
-        cx, cy = centres[j]
-        nx, ny = min(max(cx, box.x0), box.x1), min(max(cy, box.y0), box.y1)
-        return (nx - cx) ** 2 + (ny - cy) ** 2 < (0.8 * radii[j]) ** 2
-
-    def annotate(i: int, offset: tuple[float, float], ha: str, va: str, arrow: Any) -> Any:
-        return ax.annotate(
-            labels[i],
-            (xs[i], ys[i]),
-            xytext=offset,
-            textcoords="offset points",
-            ha=ha,
-            va=va,
-            fontsize=8,
-            zorder=4,
-            arrowprops=arrow,
-        )
-
-    for i in sorted(range(len(xs)), key=lambda i: -sizes[i]):
-        best = None
-        for gap in (2.0, 12.0, 26.0):
-            for dx, dy, ha, va in directions:
-                r = radii[i] / px_per_pt + gap  # points
-                scale = 0.71 if dx and dy else 1.0
-                offset = (dx * r * scale, dy * r * scale)
-                text = annotate(i, offset, ha, va, None)
-                box = text.get_window_extent(renderer).expanded(1.04, 1.1)
-                text.remove()
-                cost = 10 * sum(box.overlaps(b) for b in placed)
-                cost += sum(hits_circle(box, j) for j in range(len(xs)) if j != i)
-                inside = ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(box.x1, box.y1)
-                cost += 0 if inside else 50
-                cost += gap / 30  # prefer the closest of equally clear spots
-                if best is None or cost < best[0]:
-                    best = (cost, offset, ha, va, box, gap)
-            if best[0] < 1:
-                break
-        _, offset, ha, va, box, gap = best
-        arrow = {"arrowstyle": "-", "color": "0.4", "lw": 0.6} if gap > 2 else None
-        annotate(i, offset, ha, va, arrow)
-        placed.append(box)
-
-
-def _density_chart(rows: Sequence[ComparisonRow], colors: dict[str, Any]) -> Any:
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    ordered = sorted(rows, key=lambda r: r.top1_per_mparam)
-    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.28 * len(ordered) + 1.2)))
-    values = [r.top1_per_mparam for r in ordered]
-    ax.barh(
-        [r.model for r in ordered],
-        values,
-        color=[colors[r.family] for r in ordered],
-        edgecolor="black",
-        linewidth=0.5,
-    )
-    for y, v in enumerate(values):
-        ax.text(v * 1.03, y, f"{v:.2f}", va="center", fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlim(min(values) / 1.5, max(values) * 2.0)
-    ax.set_xlabel("top-1 accuracy (%) per million parameters (log scale)")
-    ax.set_title(
-        "Accuracy density (Canziani et al. 2016): accuracy per million parameters", fontsize=11
-    )
-    ax.tick_params(axis="y", labelsize=8)
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    families = sorted({r.family for r in ordered})
-    patches = [Patch(facecolor=colors[f], edgecolor="black", label=f) for f in families]
-    _side_legend(fig, ax, patches, "family")
-    return fig

@@ -8,6 +8,8 @@ from torch import fx, nn
 
 import cnnzoo
 from cnnzoo.bench import bf16_support, fold_batch_norms, optimize_for_inference
+from cnnzoo.bench.optimize import agreement
+from cnnzoo.errors import UsageError
 
 # A representative set: residual, plain VGG, dense concatenation, inception branches, fire
 # modules, a CIFAR ResNet and LRN. Small inputs keep the suite fast; each still reaches the
@@ -129,3 +131,70 @@ def test_shared_conv_is_not_folded():
     conv = nn.Conv2d(3, 3, 1)
     model = nn.Sequential(conv, nn.BatchNorm2d(3), conv, nn.BatchNorm2d(3)).eval()
     assert fold_batch_norms(model) == []
+
+
+def test_agreement_allows_near_ties_only():
+    reference = torch.tensor([[5.0, 4.5, 0.0], [2.0, 1.99, 0.0]])
+    close = reference + 0.01
+    assert agreement(reference, close, tolerance=0.01).ok
+    # The second image's top-1 flips, but fp32 itself had it within 0.01 (at most half the
+    # tolerance, 0.05 x 5 / 2 = 0.125): a near tie.
+    flipped_tie = torch.tensor([[5.0, 4.5, 0.0], [1.99, 2.0, 0.0]])
+    tie = agreement(reference, flipped_tie, tolerance=0.05)
+    assert tie.ok and tie.top1_changed == 0
+    # A top-1 change over a 0.5 margin fails although every logit is within the tolerance
+    # (0.3 <= 0.1 x 5): the margin is wider than half the tolerance (0.25).
+    flipped = torch.tensor([[4.7, 4.8, 0.0], [2.0, 1.99, 0.0]])
+    clear = agreement(reference, flipped, tolerance=0.1)
+    assert clear.max_logit_diff <= 0.1 * clear.scale
+    assert clear.top1_changed == 1 and not clear.ok
+    # Logits beyond the tolerance fail with the same top-1.
+    far = agreement(reference, reference * 1.1, tolerance=0.05)
+    assert far.top1_changed == 0 and not far.ok
+    assert "tolerance 5.00%" in far.describe()
+
+
+def _toy() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 5)
+    ).eval()
+
+
+def test_bf16_is_refused_without_native_support(monkeypatch):
+    import cnnzoo.bench.optimize as optimize
+
+    monkeypatch.setattr(optimize, "native_bf16_isa", lambda: None)
+    assert bf16_support("cpu") is None
+    with pytest.raises(UsageError, match="emulated and slower than fp32"):
+        optimize_for_inference(_toy(), precision="bf16", device="cpu")
+    fast = optimize_for_inference(_toy(), precision="auto", device="cpu", example=(2, 3, 8, 8))
+    bf16 = fast.choice.candidates[-1]
+    assert bf16.precision == "bf16" and bf16.median_s is None
+    assert "not natively supported" in bf16.note
+    assert fast.precision == "fp32"
+    assert "not tried" in fast.choice.describe()
+
+
+def test_auto_keeps_the_fastest_that_agrees(monkeypatch):
+    import cnnzoo.bench.optimize as optimize
+
+    monkeypatch.setattr(optimize, "native_bf16_isa", lambda: "AVX512-BF16")
+    times = iter([3.0, 2.0, 1.0])  # fp32 contiguous, fp32 channels-last, bf16 channels-last
+    monkeypatch.setattr(optimize, "median_seconds", lambda *args: next(times))
+    # bf16 is fastest, but with no logit tolerance at all it cannot agree with fp32.
+    monkeypatch.setitem(optimize.LOGIT_TOLERANCE, "bf16", 0.0)
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    model = _toy()
+    fast = optimize_for_inference(model, precision="auto", device="cpu", example=x)
+    names = [c.name for c in fast.choice.candidates]
+    assert names == ["fp32 contiguous", "fp32 channels-last", "bf16 channels-last"]
+    assert fast.choice.chosen == 1 and (fast.precision, fast.channels_last) == ("fp32", True)
+    assert not fast.choice.candidates[2].agreement.ok
+    assert torch.allclose(fast(x), model(x), atol=1e-5)
+    assert "DISAGREES" in fast.choice.describe()
+
+
+def test_auto_needs_the_callers_input():
+    with pytest.raises(UsageError, match="example="):
+        optimize_for_inference(_toy(), precision="auto")

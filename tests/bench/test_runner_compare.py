@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo.bench.runner import Case, append_csv, bench, measure, train_case
+from cnnzoo.bench.machine import Load
+from cnnzoo.bench.runner import Case, Timing, append_csv, bench, measure, speedups, train_case
 from cnnzoo.cli import main
 from cnnzoo.comparison import published_cifar10, published_top1
+from cnnzoo.errors import UsageError
 
 
 def test_measure_takes_turns_and_reports_median_min_max():
@@ -39,9 +42,9 @@ def test_train_case_updates_the_model():
     assert timing.settings["memory_format"] == "channels_last"
 
 
-def test_bench_against_torchvision_and_csv(tmp_path):
+def test_bench_is_like_for_like_by_default_and_csv(tmp_path):
     pytest.importorskip("torchvision")
-    timings = bench(
+    run = bench(
         "squeezenet1_1",
         batch_sizes=(1,),
         against="torchvision",
@@ -49,15 +52,103 @@ def test_bench_against_torchvision_and_csv(tmp_path):
         warmup=1,
         input_size=(3, 32, 32),
         device="cpu",
+        gemm_size=64,
     )
-    assert [t.label for t in timings] == ["cnnzoo", "torchvision"]
-    assert timings[0].settings["optimized"] and not timings[1].settings["optimized"]
-    path = append_csv(timings, tmp_path / "r.csv")
-    append_csv(timings[:1], path)
+    ours, peer = run.timings
+    assert [ours.label, peer.label] == ["cnnzoo", "torchvision"]
+    # Both sides eager fp32 contiguous, batch norms kept, and the row says so.
+    assert ours.case == peer.case == "fp32, contiguous, BN folded 0, eager, torch"
+    assert not ours.settings["optimized"] and not peer.settings["optimized"]
+    assert ours.settings["source"] == "cnnzoo" and peer.settings["source"] == "torchvision"
+    assert ours.flops == 2 * cnnzoo.summary("squeezenet1_1", (3, 32, 32)).totals.macs
+    assert all(ours.case in line for line in run.lines()[:1])
+    assert run.fraction_of_gemm(ours) == pytest.approx(ours.flops_per_s / run.ceilings.gemm["fp32"])
+    path = append_csv(run, tmp_path / "r.csv")
+    append_csv(run.timings[:1], path)
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == 3
     for key in ("cpu", "cpu_count", "torch", "dtype", "memory_format", "batch_size", "date"):
         assert rows[0][key] != ""
+    for key in ("case", "gflops_per_s", "fraction_of_gemm", "load_before", "load_counts"):
+        assert rows[0][key] != ""
+    assert rows[2]["load_before"] == ""  # a bare timing row has no run around it
+
+
+def test_optimize_applies_to_both_sides_and_notes_say_so():
+    pytest.importorskip("torchvision")
+    run = bench(
+        "resnet18",
+        batch_sizes=(1,),
+        against="torchvision,channels-last",
+        optimize="fp32",
+        repeat=1,
+        warmup=1,
+        input_size=(3, 32, 32),
+        device="cpu",
+        ceilings=False,
+    )
+    ours, peer, cl = run.timings
+    assert ours.settings["bn_folded"] == peer.settings["bn_folded"] == 20
+    assert ours.case == peer.case == "fp32, channels_last, BN folded 20, eager, torch"
+    assert cl.label == "torchvision channels-last" and not cl.settings["optimized"]
+    assert cl.case == "fp32, channels_last, BN folded 0, eager, torch"
+    assert any("cnnzoo: fp32 channels_last, 20 batch norms folded" in n for n in run.notes)
+    assert run.ceilings is None and run.fraction_of_gemm(ours) is None
+
+
+def test_torchvision_name_mapping_is_explicit():
+    with pytest.raises(UsageError, match="it is cnnzoo's resnet50_tv .*'v1.5'"):
+        bench("resnet50", against="torchvision", repeat=1, device="cpu")
+    with pytest.raises(UsageError, match="torchvision has no 'resnet20_cifar'"):
+        bench("resnet20_cifar", against="torchvision", repeat=1, device="cpu")
+    with pytest.raises(UsageError, match="unknown: tensorrt"):
+        bench("resnet20_cifar", against="torchvision,tensorrt")
+
+
+def _timing(label: str, batch: int, seconds: tuple[float, ...]) -> Timing:
+    return Timing(label, "toy", batch, "cpu", seconds, None, {"precision": "fp32"}, 10**9)
+
+
+def test_speedups_are_against_torchvision_per_batch():
+    rows = [
+        _timing("cnnzoo", 1, (1.0, 2.0, 3.0)),
+        _timing("torchvision", 1, (4.0, 4.0, 6.0)),
+        _timing("cnnzoo", 8, (2.0,)),
+        _timing("onnxruntime", 8, (1.0,)),
+    ]
+    one, two = speedups(rows)
+    assert (one.case.label, one.baseline.label) == ("cnnzoo", "torchvision")
+    assert one.medians == pytest.approx(2.0) and one.fastest == pytest.approx(4.0)
+    assert (two.case.label, two.baseline.label, two.medians) == ("onnxruntime", "cnnzoo", 2.0)
+    assert "2.00x faster (medians)" in one.describe()
+    with pytest.raises(UsageError, match="no row labelled 'tv'"):
+        speedups(rows, baseline="tv")
+
+
+def test_load_marks_a_busy_run():
+    assert Load(0.4, 2.9, threads=2).counts
+    assert not Load(1.6, 2.0, threads=2).counts  # busy before the run
+    assert not Load(0.4, 3.6, threads=2).counts  # more than its own threads after
+    assert not Load(None, None, threads=2).counts
+    assert "DOES NOT COUNT" in Load(1.6, 2.0, threads=2).describe()
+
+
+def test_onnxruntime_peer_runs_cnnzoos_export():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    run = bench(
+        "lenet5",
+        batch_sizes=(2,),
+        against="onnxruntime",
+        repeat=1,
+        warmup=1,
+        ceilings=False,
+        device="cpu",
+    )
+    ours, ort = run.timings
+    assert ort.settings["source"] == "cnnzoo ONNX export"
+    assert ort.case.startswith("fp32, contiguous, graph optimized by onnxruntime")
+    assert "CPUExecutionProvider" in ort.case and ort.flops == ours.flops
 
 
 def test_bench_cli_train_mode(tmp_path, capsys):
@@ -101,26 +192,63 @@ def test_published_accuracy_says_which_metric():
 
 
 def test_compare_table_exports_and_charts(tmp_path):
-    report = cnnzoo.compare(["squeezenet1_1", "resnet20_cifar", "alexnet"], batch_size=8)
+    report = cnnzoo.compare(
+        ["squeezenet1_1", "resnet20_cifar", "alexnet", "resnet50", "googlenet"], batch_size=8
+    )
     names = [r.model for r in report.rows]
-    assert names == ["squeezenet1_1", "resnet20_cifar", "alexnet"]
-    squeeze = report.rows[0]
+    assert names == ["squeezenet1_1", "resnet20_cifar", "alexnet", "resnet50", "googlenet"]
+    squeeze, cifar, alexnet, resnet50, googlenet = report.rows
     assert squeeze.params == cnnzoo.get_spec("squeezenet1_1").num_params
-    assert squeeze.macs == cnnzoo.summary("squeezenet1_1").totals.macs
+    totals = cnnzoo.summary("squeezenet1_1").totals
+    assert squeeze.macs == totals.macs
+    # Activation memory is summary's definition: the input plus every new layer output.
+    assert squeeze.activation_bytes == totals.input_bytes + totals.activation_bytes
+    assert squeeze.activation_bytes - totals.activation_bytes == 3 * 224 * 224 * 4
     assert squeeze.training_bytes > squeeze.activation_bytes > 0
+    # Every figure carries its protocol; 10-crop and single-crop are told apart.
+    assert squeeze.top1_protocol == "ImageNet top-1, single-crop, torchvision weights"
+    assert resnet50.top1_crops == "10-crop" and resnet50.top1_protocol == "ImageNet top-1, 10-crop"
+    assert alexnet.top1_crops == "as reported"
+    assert googlenet.top1 is None and googlenet.top5 == pytest.approx(100 - 10.07)
+    assert googlenet.top5_crops == "single-crop"
+    assert cifar.headline[1] == "CIFAR-10 test error, C10, as labelled"
     assert json.loads(report.to_json())["rows"][1]["cifar10_err"] == 8.75
-    assert report.to_csv().count("\n") == 4
-    assert "| squeezenet1_1 |" in report.to_markdown()
+    assert report.to_csv().count("\n") == 6
+    markdown = report.to_markdown()
+    assert "| squeezenet1_1 |" in markdown and "| ImageNet top-5, single-crop |" in markdown
+    assert "activations (forward, input included)" in markdown
+    assert "none published" not in markdown  # the CIFAR model shows its CIFAR-10 error
     written = report.save(tmp_path)
     stems = {p.name for p in written}
     assert {
         "accuracy_vs_macs.png",
         "accuracy_vs_macs.svg",
+        "accuracy_top5_vs_macs.png",
         "accuracy_per_mparam.png",
         "cifar10_error_vs_macs.svg",
         "compare.csv",
     } <= stems
     assert "accuracy_vs_latency.png" not in stems  # nothing measured
+    charts = {c.stem: c for c in report.figures()}
+    assert dict(charts["accuracy_vs_macs"].left_out) == {
+        "resnet20_cifar": "CIFAR-10 only: in cifar10_error_vs_macs",
+        "googlenet": "top-5 only: in accuracy_top5_vs_macs",
+    }
+    assert "googlenet" not in dict(charts["accuracy_top5_vs_macs"].left_out)
+    # The chart itself says what it leaves out, and its markers differ by protocol.
+    svg = (tmp_path / "accuracy_vs_macs.svg").read_text()
+    assert "Not shown:" in svg and "top-5 only" in svg
+    assert "10-crop" in svg and "single-crop" in svg  # the evaluation legend
+    assert any("leaves out" in n for n in report.chart_notes())
+
+
+def test_charts_leave_the_callers_backend_alone(tmp_path):
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    cnnzoo.compare(["squeezenet1_1"]).charts(tmp_path)
+    assert matplotlib.get_backend() == backend
+    assert "matplotlib.use" not in Path(cnnzoo.comparison.__file__).read_text()
 
 
 def test_compare_cli_measures_and_draws_latency(tmp_path, capsys):
@@ -142,9 +270,12 @@ def test_compare_cli_measures_and_draws_latency(tmp_path, capsys):
         ]
     )
     assert code == 0
-    text = capsys.readouterr().out
-    assert "latency b1 (ms)" in text and "Timing: eager fp32" in text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "latency b1 (ms)" in text
+    assert "Timing: fp32, contiguous, BN folded 0, eager, torch (cnnzoo bench's" in text
     assert (tmp_path / "accuracy_vs_latency.png").exists()
+    assert "chart accuracy_vs_macs: every model shown" in captured.err
 
 
 def test_compare_unknown_pattern_is_an_error():

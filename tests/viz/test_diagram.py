@@ -18,8 +18,10 @@ def test_alexnet_two_towers_are_grouped_convolutions():
     # input, 8 weight layers, 5 ReLUs, 3 pools, 2 LRNs, flatten, 2 dropouts, output
     assert (len(d.nodes), len(d.edges)) == (25, 24)
     assert not d.branches() and not d.merges()  # one chain: the towers are conv groups
-    towers = [n.name for n in d.nodes if "groups 2 (two towers)" in n.label]
+    towers = [n.name for n in d.nodes if ", 2 groups of " in n.label]
     assert towers == ["features.conv2", "features.conv4", "features.conv5"]
+    # the label is generic: conv2 of the paper is two towers of 48 -> 128 channels
+    assert "5x5 /1x1, 2 groups of 48\u2192128" in d.node("features.conv2").label
     assert "Conv2d 11x11 /4x4" in d.node("features.conv1").label
     assert "96\u00d755\u00d755" in d.node("features.conv1").label
 

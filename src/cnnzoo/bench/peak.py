@@ -1,6 +1,13 @@
-"""The machine's peak arithmetic rate, to say what fraction of it a model achieves.
+"""The machine's ceilings: measured (a large GEMM, a large copy) and derived from the datasheet.
 
-CPU: cores used x clock x FLOPs per cycle per core, the last from the instruction set:
+`measure_ceilings` is what the benchmarks compare against: the rate a large square matrix product
+actually reaches on this machine in this run (fp32, and bf16 where the device computes it
+natively), and the memory bandwidth of a large tensor copy. These are the roofs a network's
+layers can reach at best; the datasheet peak below is the theoretical one, kept to say how far
+the GEMM itself is from it.
+
+Datasheet peak (`peak_flops`), CPU: cores used x clock x FLOPs per cycle per core, the last from
+the instruction set:
 - fp32 with AVX-512 on Intel server cores: two 512-bit FMA units, 2 x 16 lanes x 2 = 64.
 - fp32 with AVX-512 on AMD Zen 4 (512-bit instructions run on 256-bit units; told apart from
   Zen 5, which has full-width units and AVX512-VP2INTERSECT): 2 x 8 x 2 = 32; with AVX2 + FMA:
@@ -17,12 +24,18 @@ bf16 on tensor cores); unknown GPUs give None.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-__all__ = ["Peak", "peak_flops"]
+from cnnzoo.bench.timing import time_calls
+
+__all__ = ["Ceilings", "Peak", "measure_ceilings", "peak_flops"]
+
+GEMM_SIZE = 2048  # n of the n x n @ n x n product: 17 GFLOP, large enough to reach the roof
+COPY_BYTES = 256 * 2**20  # the copied tensor: far beyond any CPU's last-level cache
 
 # name fragment -> (fp32 FLOP/s, bf16 dense tensor-core FLOP/s), NVIDIA datasheets.
 _GPUS = {
@@ -108,3 +121,72 @@ def peak_flops(
         rate,
         f"{cores} cores x {hz / 1e9:.2f} GHz ({clock_source}) x {how} = {rate / 1e9:.0f} GFLOP/s",
     )
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The measured roofs of this machine.
+
+    Attributes:
+        gemm: precision ("fp32", "bf16") -> FLOP/s of a large square matrix product; bf16
+            only where the device computes it natively.
+        bandwidth: bytes/s of a large tensor copy (read + write counted).
+        derivation: how each was measured.
+    """
+
+    gemm: dict[str, float]
+    bandwidth: float
+    derivation: str
+
+    @property
+    def ridge(self) -> dict[str, float]:
+        """Arithmetic intensity (FLOP/byte) where the compute roof meets the memory roof."""
+        return {p: rate / self.bandwidth for p, rate in self.gemm.items()}
+
+    def describe(self) -> str:
+        rates = ", ".join(f"{p} GEMM {rate / 1e9:,.0f} GFLOP/s" for p, rate in self.gemm.items())
+        return f"{rates}, copy {self.bandwidth / 1e9:,.1f} GB/s ({self.derivation})"
+
+
+def measure_ceilings(
+    device: torch.device | str = "cpu",
+    gemm_size: int = GEMM_SIZE,
+    copy_bytes: int = COPY_BYTES,
+    repeat: int = 5,
+    warmup: int = 1,
+    bf16: bool | None = None,
+) -> Ceilings:
+    """Time a large GEMM (fp32, and bf16 if native) and a large copy on `device`, now.
+
+    Args:
+        device: where to measure.
+        gemm_size: n of the n x n matrices (2 n^3 FLOPs per product).
+        copy_bytes: size of the copied tensor (2 x copy_bytes moved per copy).
+        repeat, warmup: timed and untimed calls; the median is kept.
+        bf16: also time the bf16 GEMM; defaults to whether the device computes bf16 natively.
+    """
+    from cnnzoo.bench.optimize import bf16_support
+
+    device = torch.device(device)
+    if bf16 is None:
+        bf16 = bf16_support(device) is not None
+    generator = torch.Generator().manual_seed(0)
+    gemm: dict[str, float] = {}
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        if precision == "bf16" and not bf16:
+            continue
+        a = torch.randn(gemm_size, gemm_size, generator=generator).to(device, dtype)
+        b = torch.randn(gemm_size, gemm_size, generator=generator).to(device, dtype)
+        seconds = time_calls(lambda a=a, b=b: a @ b, repeat, warmup, device)
+        gemm[precision] = 2 * gemm_size**3 / statistics.median(seconds)
+        del a, b
+    src = torch.ones(copy_bytes // 4, device=device)
+    dst = torch.empty_like(src)
+    seconds = time_calls(lambda: dst.copy_(src), repeat, warmup, device)
+    bandwidth = 2 * src.nbytes / statistics.median(seconds)
+    derivation = (
+        f"median of {repeat} after {warmup} warm-up: {gemm_size}x{gemm_size} matmul, "
+        f"copy of {copy_bytes / 2**20:.0f} MiB counted as read + write, "
+        f"{torch.get_num_threads()} threads"
+    )
+    return Ceilings(gemm, bandwidth, derivation)

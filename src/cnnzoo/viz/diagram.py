@@ -366,13 +366,24 @@ def _layer_node(
     if w is not None:
         geometry = f"{'x'.join(map(str, w.kernel))} /{'x'.join(map(str, w.stride))}"
         if w.groups and w.groups > 1:
-            towers = " (two towers)" if w.groups == 2 else ""
-            geometry += f", groups {w.groups}{towers}"
+            geometry += f", {_grouped(w.groups, module)}"
         lines[1] += f" {geometry}"
     elif isinstance(module, nn.Linear):
         lines[1] += f" {module.in_features}\u2192{module.out_features}"
     lines.append(_shape(record.output_shape))
     return Node(f"n{index}", name, record.type, kind, "\n".join(lines))
+
+
+def _grouped(groups: int, module: nn.Module | None) -> str:
+    """A grouped convolution, whatever network it is in: AlexNet's two towers are 2 groups,
+    ResNeXt's cardinality 32 groups, a depthwise convolution one group per channel."""
+    channels = getattr(module, "in_channels", None), getattr(module, "out_channels", None)
+    if None in channels:
+        return f"{groups} groups"
+    cin, cout = channels
+    if groups == cin:
+        return f"depthwise, {groups} groups"
+    return f"{groups} groups of {cin // groups}\u2192{cout // groups}"
 
 
 def _block_node(index: int, record: LayerRecord) -> Node:
