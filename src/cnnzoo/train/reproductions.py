@@ -83,7 +83,7 @@ def write_reproductions(
     written = [page]
     if readme is not None and Path(readme).exists():
         readme = Path(readme)
-        link = page.relative_to(readme.parent) if page.is_relative_to(readme.parent) else page
+        link, figures = (_relative(p, readme.parent) for p in (page, directory))
         text = readme.read_text()
         if README_START not in text or README_END not in text:
             raise UsageError(
@@ -92,7 +92,7 @@ def write_reproductions(
             )
         head, rest = text.split(README_START, 1)
         _, tail = rest.split(README_END, 1)
-        block = f"{README_START}\n{render_summary(records, str(link))}\n{README_END}"
+        block = f"{README_START}\n{render_summary(records, link, figures)}\n{README_END}"
         atomic_write_text(readme, head + block + tail)
         written.append(readme)
     return written
@@ -105,8 +105,9 @@ def verdict_of(record: Mapping[str, Any]) -> tuple[str, str]:
     return record["computed_verdict"], "from the claims checked on the measured errors"
 
 
-def render_summary(records: Sequence[Mapping[str, Any]], link: str) -> str:
-    """The README's table: one row per experiment, linking to the page."""
+def render_summary(records: Sequence[Mapping[str, Any]], link: str, figures: str) -> str:
+    """The README's table, one row per experiment linking to the page, then the figures (in
+    the folder `figures`, relative to the README)."""
     lines = [
         f"Generated from `docs/reproductions/*.json`; setup, deviations, every claim and the "
         f"provenance are in [{link}]({link}).",
@@ -122,6 +123,10 @@ def render_summary(records: Sequence[Mapping[str, Any]], link: str) -> str:
             f"{_cell(r['paper_claim'])} | {len(r['setup']['seeds'])} | {verdict} | "
             f"{_cell(reading)} |"
         )
+    for r in records:
+        if r.get("figure"):
+            figure = f"{figures}/{r['figure']}"
+            lines += ["", f"![{r['experiment']}: {_cell(r['question'])}]({figure})"]
     return "\n".join(lines)
 
 
@@ -185,6 +190,11 @@ def render_page(records: Sequence[Mapping[str, Any]], figures: str) -> str:
             f"{r['date']}.",
         ]
     return "\n".join(out)
+
+
+def _relative(path: Path, start: Path) -> str:
+    path, start = path.resolve(), start.resolve()
+    return str(path.relative_to(start) if path.is_relative_to(start) else path)
 
 
 def _order(path: Path) -> tuple[int, str]:
