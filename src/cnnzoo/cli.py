@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import os
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,7 +128,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         seed=args.seed,
         jobs=args.jobs,
         force=args.force,
-        command=shlex.join(["cnnzoo", *sys.argv[1:]]),
+        from_run=args.from_run,
         **{k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None},
     )
     print()
@@ -412,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="for every network, instead of the scaled recipe's")
     p.add_argument("--out", help="default runs/experiment-NAME")
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN_DIR",
+        help="construction: build plain-56 from this finished plain20_cifar run",
+    )
     p.add_argument(
         "--publish",
         dest="publish_results",

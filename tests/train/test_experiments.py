@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.cli import main
+from cnnzoo.errors import UsageError
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.evaluate import evaluate, load_trained
 from cnnzoo.train.experiments import (
     CONSTRUCTED,
     EXPERIMENTS,
     Arm,
-    ArmResult,
     Claim,
     Experiment,
     clean_train_error,
-    constructed_result,
     first_conv_gradient_scale,
     get_experiment,
     run_experiment,
@@ -176,23 +175,38 @@ def test_summary_of_one_seed_has_no_spread() -> None:
     }  # fmt: skip
 
 
-def test_constructed_plain56_has_plain20s_logits_and_errors(tmp_path: Path) -> None:
-    """The experiment's step: plain-56 built from a trained plain-20 run, its logits checked on
-    the test set, its errors measured as the trained arms' are."""
+def test_constructed_plain56_has_plain20s_logits_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The experiment's step: plain-56 built from a trained plain-20 run (here given with
+    --from), its logits checked on the test set, its errors measured as the trained arms'."""
     config = resolve_config(
         "plain20_cifar", data="synthetic:32", batch_size=16, epochs=1, out=str(tmp_path / "p20")
     )
     fit(config)
-    plain20 = ArmResult(
-        "plain-20", "plain20_cifar", 0, str(tmp_path / "p20"), clean_train_error(tmp_path / "p20"),
-        0.0, None, None, 0.0, None,
+    small = Experiment(
+        "construction", "q", "c", "lenet-digits", (Arm("plain-20", "plain20_cifar"),
+        Arm("other", "lenet5_modern")), epochs=1, construct=True,
     )  # fmt: skip
-    built = constructed_result(plain20)
-    assert built.label == CONSTRUCTED and built.model == "plain56_cifar"
-    assert built.max_logit_difference is not None and built.max_logit_difference <= 1e-5
-    assert built.final_train_error == plain20.final_train_error
+    record = run_experiment(
+        small, data="synthetic:32", out=tmp_path / "c", seeds=1, batch_size=16,
+        from_run=tmp_path / "p20",
+    )  # fmt: skip
+    assert "max abs logit difference to plain-20 on the 4 test images 0 " in capsys.readouterr().out
+    arms = {a["label"]: a for a in record["arms"]}
+    assert list(arms) == ["plain-20", "other", CONSTRUCTED]
+    built = arms[CONSTRUCTED]
+    assert built["model"] == "plain56_cifar" and built["max_logit_difference"]["max"] <= 1e-5
+    # the same function, so the same errors (one epoch: plain-20's best validation is its last)
+    for metric in ("final_train_error", "test_error", "best_val_error"):
+        assert built[metric]["values"] == pytest.approx(arms["plain-20"][metric]["values"])
     trained = load_trained(tmp_path / "p20", "last")
-    assert built.test_error == 1 - evaluate(trained, "synthetic:32", split="test").top1
+    assert built["final_train_error"]["mean"] == clean_train_error(tmp_path / "p20")
+    assert built["test_error"]["mean"] == 1 - evaluate(trained, "synthetic:32").top1
+    assert "--from" in record["command"]
+    with pytest.raises(UsageError, match="needs a plain20_cifar run"):
+        run_experiment(small, data="synthetic:32", out=tmp_path / "d", from_run=tmp_path / "c"
+                       / "other" / "seed-0")  # fmt: skip
 
 
 def test_degradation_trains_every_arm_and_writes_figure_and_table(

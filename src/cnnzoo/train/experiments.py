@@ -326,6 +326,7 @@ def run_experiment(
     jobs: int = 1,
     force: bool = False,
     command: str | None = None,
+    from_run: str | Path | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train every arm with seeds `seed`, `seed + 1`, ... (`seeds` of them); write the figure
@@ -336,6 +337,8 @@ def run_experiment(
         jobs: runs in parallel, each in its own process with one thread (its output goes to
             OUT/logs/); 1 runs them one after the other in this process.
         command: the command line to record (default: the equivalent `cnnzoo experiment`).
+        from_run: (construction) a finished plain20_cifar run to build plain-56 from, instead
+            of training plain-20 with every seed; the other arms still run every seed.
         overrides: recipe fields for every arm (e.g. ``batch_size``, ``lr``).
 
     Returns:
@@ -355,12 +358,17 @@ def run_experiment(
     configs = experiment_configs(
         experiment, data=data, out=out, epochs=epochs, seeds=seed_list, **overrides
     )
+    given = []
+    if from_run is not None:
+        given = [finished_run("plain-20", from_run, "plain20_cifar", experiment)]
+        configs = [(arm, c) for arm, c in configs if arm.model != "plain20_cifar"]
     for line in _setup_lines(configs[0][1]):
         print(line)
     if jobs == 1:
         results = [_train_arm(arm, config) for arm, config in configs]
     else:
         results = _train_in_parallel(configs, jobs, out / "logs")
+    results = given + results
     if experiment.construct:
         results += [constructed_result(r) for r in results if r.model == "plain20_cifar"]
     record = reproduction_record(
@@ -370,7 +378,8 @@ def run_experiment(
         seeds=seed_list,
         wall_seconds=time.perf_counter() - started,
         jobs=jobs,
-        command=command or _command(name, data, epochs, seeds, seed, jobs, overrides),
+        command=command
+        or _command(name, data, epochs, seeds, seed, jobs, {**overrides, "from": from_run}),
     )
     plot_seed_bands(_curves(results), out / f"{name}.png", title=experiment.question)
     record["figure"] = f"{name}.png"
@@ -438,6 +447,37 @@ def _train_in_parallel(
                 f"test error {_pct(r.test_error)} ({r.seconds:.0f} s)"
             )
     return results
+
+
+def finished_run(label: str, run_dir: str | Path, model: str, experiment: Experiment) -> ArmResult:
+    """A finished run (`--from RUN_DIR`) as one seed of the arm `label`.
+
+    Raises:
+        UsageError: the run is not of `model`, or it did not finish.
+    """
+    if not experiment.construct:
+        raise UsageError(f"--from applies to the construction experiment, not {experiment.name}")
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text())["config"]
+        finished = json.loads((run_dir / "results.json").read_text())
+    except (OSError, json.JSONDecodeError, KeyError) as err:
+        raise UsageError(f"{run_dir} is not a finished training run ({err})") from err
+    if config["model"] != model:
+        raise UsageError(f"--from needs a {model} run; {run_dir} trained {config['model']}")
+    accuracy = finished["test_accuracy"]
+    return ArmResult(
+        label=label,
+        model=model,
+        seed=config["seed"],
+        run_dir=str(run_dir),
+        final_train_error=clean_train_error(run_dir),
+        logged_train_error=_metrics(run_dir)[-1]["train_error"],
+        test_error=None if accuracy is None else 1 - accuracy,
+        best_val_error=finished["best_val_error"],
+        seconds=finished["seconds"],
+        gradient_scale=None,
+    )
 
 
 def clean_train_error(run_dir: str | Path) -> float:
