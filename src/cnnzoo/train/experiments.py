@@ -21,6 +21,7 @@ import platform
 import shlex
 import statistics
 import subprocess
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -352,6 +353,10 @@ def run_experiment(
     name = experiment.name
     if seeds < 1 or jobs < 1:
         raise UsageError(f"--seeds and --jobs must be at least 1 (got {seeds} and {jobs})")
+    if jobs > (cores := len(os.sched_getaffinity(0))):
+        raise UsageError(
+            f"--jobs {jobs} is more than the {cores} cores available; each job takes one core"
+        )
     started = time.perf_counter()
     out = prepare_run_dir(Path(out or f"runs/experiment-{name}"), resume=False, force=force)
     seed_list = list(range(seed, seed + seeds))
@@ -754,7 +759,10 @@ def plot_seed_bands(
                 [100 * next(r[key] for r in s if r["epoch"] == e) for s in seeds] for e in epochs
             ]
             color = f"C{index}"
-            ax.plot(epochs, [statistics.fmean(v) for v in by_epoch], color=color, label=label)
+            ax.plot(
+                epochs, [statistics.fmean(v) for v in by_epoch], color=color, label=label,
+                marker="." if len(epochs) < 40 else None,
+            )  # fmt: skip
             ax.fill_between(
                 epochs, [min(v) for v in by_epoch], [max(v) for v in by_epoch],
                 color=color, alpha=0.2, linewidth=0,
@@ -769,7 +777,7 @@ def plot_seed_bands(
         ax.grid(alpha=0.3)
     ax_train.legend(fontsize=8, title=f"mean and min-max over {n} seed(s)", title_fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(textwrap.fill(title, 160), fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
