@@ -239,6 +239,13 @@ def test_degradation_trains_every_arm_and_writes_figure_and_table(
     assert configs[0]["lr"] == pytest.approx(0.0125) and configs[0]["recipe_lr"] == 0.1
 
 
+def test_bad_counts_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="at least 1"):
+        run_experiment(TINY, seeds=0, out=tmp_path / "a")
+    with pytest.raises(UsageError, match="cores available"):
+        run_experiment(TINY, jobs=10_000, out=tmp_path / "b")
+
+
 def test_unknown_experiment_suggests(capsys: pytest.CaptureFixture) -> None:
     assert main(["experiment", "degradatoin"]) == 2
     assert "did you mean degradation" in capsys.readouterr().err
