@@ -117,6 +117,7 @@ def test_seeds_give_spread_and_every_run_is_recorded(
     assert record["claims"][0]["outcome"] in ("holds", "partly", "does not hold")
     assert record["computed_verdict"] and record["verdict"] is None and record["reading"] == ""
     assert record["machine"]["cores"] >= 1 and record["torch"] and record["cnnzoo"]
+    assert record["machine"]["load_average"]["start"] >= 0
     assert "batch 16 instead of 32" in record["deviations"]
     table = (tmp_path / "tiny" / "tiny.md").read_text()
     assert "| modern | 2 |" in table and " ± " in table

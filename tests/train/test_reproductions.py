@@ -56,6 +56,7 @@ def write_fake(tmp_path: Path, errors=FAKE, **changes) -> tuple[Path, Path]:
     docs = tmp_path / "docs" / "reproductions"
     docs.mkdir(parents=True)
     record = {**fake_record(errors), "figure": "degradation.png", **changes}
+    record["machine"]["load_average"] = {"start": 0.25, "end": 2.5}
     (docs / "degradation.json").write_text(json.dumps(record))
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
@@ -76,7 +77,8 @@ def test_page_and_readme_are_generated_from_the_result(tmp_path: Path) -> None:
     assert "_not written yet._" in page
     assert "`cnnzoo experiment degradation --seeds 2 --jobs 2`" in page
     assert "wall time 2 min 5 s with 2 parallel run(s)" in page
-    assert "cores); torch " in page and "commit " in page
+    assert "cores), load average 0.25 at the start and 2.50 at the end; torch " in page
+    assert "commit " in page
     text = readme.read_text()
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert "old table" not in text
@@ -115,7 +117,7 @@ def test_refusals(tmp_path: Path) -> None:
         write_reproductions(docs, readme=readme)
     (docs / "degradation.json").write_text(json.dumps({**fake_record(), "verdict": None}))
     readme.write_text("# no markers\n")
-    with pytest.raises(UsageError, match="markers"):
+    with pytest.raises(UsageError, match="needs exactly one"):
         write_reproductions(docs, readme=readme)
     with pytest.raises(UsageError, match="no result files"):
         write_reproductions(tmp_path / "empty", readme=None)

@@ -357,7 +357,7 @@ def run_experiment(
         raise UsageError(
             f"--jobs {jobs} is more than the {cores} cores available; each job takes one core"
         )
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()[0]
     out = prepare_run_dir(Path(out or f"runs/experiment-{name}"), resume=False, force=force)
     seed_list = list(range(seed, seed + seeds))
     configs = experiment_configs(
@@ -386,6 +386,9 @@ def run_experiment(
         command=command
         or _command(name, data, epochs, seeds, seed, jobs, {**overrides, "from": from_run}),
     )
+    # Whether it ran alone: the one-minute load average before, and at the end (which
+    # includes the experiment's own `jobs` busy threads).
+    record["machine"]["load_average"] = {"start": load_at_start, "end": os.getloadavg()[0]}
     plot_seed_bands(_curves(results), out / f"{name}.png", title=experiment.question)
     record["figure"] = f"{name}.png"
     atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2) + "\n")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.errors import UsageError
 from cnnzoo.fileio import atomic_write_text
 from cnnzoo.train.experiments import EXPERIMENTS, OUTCOMES, results_table
@@ -69,7 +70,8 @@ def write_reproductions(
     between the README's markers (`README_START`, `README_END`). Returns the paths written.
 
     Raises:
-        UsageError: no result files, a malformed one, or a README without the markers.
+        UsageError: no result files, a malformed one, or a README without the markers (one
+            each, start before end).
     """
     directory = Path(directory)
     paths = sorted(directory.glob("*.json"), key=_order)
@@ -84,16 +86,7 @@ def write_reproductions(
     if readme is not None and Path(readme).exists():
         readme = Path(readme)
         link, figures = (_relative(p, readme.parent) for p in (page, directory))
-        text = readme.read_text()
-        if README_START not in text or README_END not in text:
-            raise UsageError(
-                f"{readme} has no generated-table markers; add the two lines {README_START} "
-                f"and {README_END} where the table goes"
-            )
-        head, rest = text.split(README_START, 1)
-        _, tail = rest.split(README_END, 1)
-        block = f"{README_START}\n{render_summary(records, link, figures)}\n{README_END}"
-        atomic_write_text(readme, head + block + tail)
+        rewrite_between(readme, README_START, README_END, render_summary(records, link, figures))
         written.append(readme)
     return written
 
@@ -186,10 +179,17 @@ def render_page(records: Sequence[Mapping[str, Any]], figures: str) -> str:
             "",
             f"**Provenance.** `{r['command']}`; wall time {_duration(r['wall_seconds'])} with "
             f"{r['jobs']} parallel run(s); {r['machine']['cpu']} ({r['machine']['cores']} "
-            f"cores); torch {r['torch']}, cnnzoo {r['cnnzoo']}; commit {r['git_commit']}; "
-            f"{r['date']}.",
+            f"cores){_load(r['machine'])}; torch {r['torch']}, cnnzoo {r['cnnzoo']}; commit "
+            f"{r['git_commit']}; {r['date']}.",
         ]
     return "\n".join(out)
+
+
+def _load(machine: Mapping[str, Any]) -> str:
+    load = machine.get("load_average")
+    if not load:
+        return ""
+    return f", load average {load['start']:.2f} at the start and {load['end']:.2f} at the end"
 
 
 def _relative(path: Path, start: Path) -> str:
