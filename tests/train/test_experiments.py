@@ -170,6 +170,19 @@ def test_claims_are_checked_on_the_seeds(worse, better, ties, outcome) -> None:
     assert "w" in result["why"] and "%" in result["why"]
 
 
+def test_throughout_claims_compare_every_epoch() -> None:
+    claim = Claim("w above b throughout", "training_curve", "w", "b")
+
+    def curve(*means: float) -> dict:
+        return {"training_curve": {"epochs": [1, 2, 3], "mean": list(means)}}
+
+    assert claim.check({"w": curve(0.9, 0.5, 0.3), "b": curve(0.8, 0.4, 0.2)})["outcome"] == "holds"
+    partly = claim.check({"w": curve(0.7, 0.5, 0.3), "b": curve(0.8, 0.4, 0.2)})
+    assert partly["outcome"] == "partly" and "at 2 of 3 epochs" in partly["why"]
+    reverse = claim.check({"w": curve(0.7, 0.3, 0.3), "b": curve(0.8, 0.4, 0.2)})
+    assert reverse["outcome"] == "does not hold"
+
+
 def test_summary_of_one_seed_has_no_spread() -> None:
     assert summarize([0.25]) == {
         "n": 1, "mean": 0.25, "std": 0.0, "min": 0.25, "max": 0.25, "values": [0.25],

@@ -46,9 +46,15 @@ def fake_record(errors: dict[str, list[float]] = FAKE) -> dict:
         for s in (0, 1)
         for a in experiment.arms
     ]
+    # logged training error per epoch, falling to 0.1 above the final error
+    curves = {
+        label: [[{"epoch": 1, "train_error": e + 0.3}, {"epoch": 2, "train_error": e + 0.1}]
+                for e in seeds]
+        for label, seeds in errors.items()
+    }  # fmt: skip
     return reproduction_record(
         experiment, results, configs=configs, seeds=[0, 1], wall_seconds=125.0, jobs=2,
-        command="cnnzoo experiment degradation --seeds 2 --jobs 2",
+        command="cnnzoo experiment degradation --seeds 2 --jobs 2", curves=curves,
     )  # fmt: skip
 
 
@@ -73,6 +79,8 @@ def test_page_and_readme_are_generated_from_the_result(tmp_path: Path) -> None:
     assert "lr 0.025 = 0.1 x 32/128, linear scaling" in page  # a deviation, with its rule
     assert "batch 32 instead of 128" in page and "3 epochs instead of 182" in page
     assert "- holds: plain-56 ends with higher training error than plain-20" in page
+    assert "- holds: plain-56 has higher training error than plain-20 throughout" in page
+    assert "plain-56's mean above plain-20's at 2 of 2 epochs; at epoch 2: 45.00% vs 16.00%" in page
     assert "**Verdict: holds** (from the claims checked on the measured errors)" in page
     assert "_not written yet._" in page
     assert "`cnnzoo experiment degradation --seeds 2 --jobs 2`" in page
@@ -107,7 +115,7 @@ def test_a_result_that_does_not_hold(tmp_path: Path) -> None:
     docs, readme = write_fake(tmp_path, opposite)
     write_reproductions(docs, readme=readme)
     page = (tmp_path / "docs" / "reproductions.md").read_text()
-    assert page.count("- does not hold: ") == 3
+    assert page.count("- does not hold: ") == 4
     assert "**Verdict: does not hold** (from the claims checked" in page
 
 

@@ -47,6 +47,7 @@ METRIC_NAMES = {
     "final_train_error": "final training error",
     "test_error": "test error",
     "best_val_error": "best validation error",
+    "training_curve": "training error per epoch (the loop's: augmented images, training mode)",
 }
 OUTCOMES = ("holds", "partly", "does not hold")
 
@@ -64,7 +65,8 @@ class Arm:
 class Claim:
     """One comparison the paper makes: `worse` ends with a higher `metric` than `better`.
 
-    With `ties`, "at or below" is claimed: equal within the seeds' spread holds.
+    With `ties`, "at or below" is claimed: equal within the seeds' spread holds. The metric
+    "training_curve" compares the arms' mean training error at every epoch ("throughout").
     """
 
     text: str
@@ -82,6 +84,8 @@ class Claim:
         ranges overlap, else does not hold.
         """
         w, b = summaries[self.worse][self.metric], summaries[self.better][self.metric]
+        if self.metric == "training_curve":
+            return self._check_curve(w, b)
         means = f"{self.worse} {_pct(w['mean'])} vs {self.better} {_pct(b['mean'])}"
         ranges = f"ranges {_pct(w['min'])}-{_pct(w['max'])} and {_pct(b['min'])}-{_pct(b['max'])}"
         overlap = w["min"] <= b["max"] and b["min"] <= w["max"]
@@ -98,6 +102,26 @@ class Claim:
             "text": self.text,
             "outcome": outcome,
             "why": f"{METRIC_NAMES[self.metric]}: {means} (means; {ranges})",
+        }
+
+    def _check_curve(self, w: Mapping[str, list], b: Mapping[str, list]) -> dict:
+        """Holds when `worse`'s mean is above `better`'s at every epoch both logged, partly
+        when at more than half of them, else does not hold."""
+        common = sorted(set(w["epochs"]) & set(b["epochs"]))
+        mean_w = dict(zip(w["epochs"], w["mean"], strict=True))
+        mean_b = dict(zip(b["epochs"], b["mean"], strict=True))
+        above = sum(mean_w[e] > mean_b[e] for e in common)
+        if common and above == len(common):
+            outcome = "holds"
+        else:
+            outcome = "partly" if above > len(common) / 2 else "does not hold"
+        last = common[-1] if common else None
+        end = f"; at epoch {last}: {_pct(mean_w[last])} vs {_pct(mean_b[last])}" if common else ""
+        return {
+            "text": self.text,
+            "outcome": outcome,
+            "why": f"{METRIC_NAMES[self.metric]}: {self.worse}'s mean above {self.better}'s at "
+            f"{above} of {len(common)} epochs{end}",
         }
 
 
@@ -150,6 +174,13 @@ EXPERIMENTS: dict[str, Experiment] = {
             ),
             epochs=30,
             claims=(
+                Claim(
+                    "plain-56 has higher training error than plain-20 throughout training "
+                    "(Fig. 6, left)",
+                    "training_curve",
+                    "plain-56",
+                    "plain-20",
+                ),
                 Claim(
                     "plain-56 ends with higher training error than plain-20 (Fig. 6, left)",
                     "final_train_error",
@@ -376,6 +407,7 @@ def run_experiment(
     results = given + results
     if experiment.construct:
         results += [constructed_result(r) for r in results if r.model == "plain20_cifar"]
+    curves = _curves(results)
     record = reproduction_record(
         experiment,
         results,
@@ -383,13 +415,14 @@ def run_experiment(
         seeds=seed_list,
         wall_seconds=time.perf_counter() - started,
         jobs=jobs,
+        curves=curves,
         command=command
         or _command(name, data, epochs, seeds, seed, jobs, {**overrides, "from": from_run}),
     )
     # Whether it ran alone: the one-minute load average before, and at the end (which
     # includes the experiment's own `jobs` busy threads).
     record["machine"]["load_average"] = {"start": load_at_start, "end": os.getloadavg()[0]}
-    plot_seed_bands(_curves(results), out / f"{name}.png", title=experiment.question)
+    plot_seed_bands(curves, out / f"{name}.png", title=experiment.question)
     record["figure"] = f"{name}.png"
     atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(out / f"{name}.md", results_table(record) + "\n")
@@ -587,6 +620,20 @@ def summarize(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def curve_summary(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> dict[str, list]:
+    """Per epoch that every seed logged: the mean, min and max of `key` over the seeds."""
+    epochs = sorted(
+        set.intersection(*({r["epoch"] for r in s if r.get(key) is not None} for s in seeds))
+    )
+    values = [[next(r[key] for r in s if r["epoch"] == e) for s in seeds] for e in epochs]
+    return {
+        "epochs": epochs,
+        "mean": [statistics.fmean(v) for v in values],
+        "min": [min(v) for v in values],
+        "max": [max(v) for v in values],
+    }
+
+
 def reproduction_record(
     experiment: Experiment,
     results: Sequence[ArmResult],
@@ -596,14 +643,17 @@ def reproduction_record(
     wall_seconds: float,
     jobs: int,
     command: str,
+    curves: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """The experiment's record: the paper's claim, the setup and its deviations, each arm's
     errors over the seeds, the claims checked on them, the command, wall time and machine.
     `docs/reproductions.md` is generated from these records (`cnnzoo.train.reproductions`).
 
+    `curves` (arm -> each seed's metrics records) give the claims about training curves.
     Two fields are left for whoever runs it: `reading` (what the result means, in words) and
     `verdict` (null: the claims' checks decide it)."""
     labels = list(dict.fromkeys(r.label for r in results))
+    curves = curves or {}
     arms = []
     summaries: dict[str, dict[str, dict]] = {}
     for label in labels:
@@ -613,6 +663,8 @@ def reproduction_record(
             for m in METRICS
             if all(getattr(r, m) is not None for r in mine)
         }
+        if label in curves:
+            summaries[label]["training_curve"] = curve_summary(curves[label], "train_error")
         arm = {"label": label, "model": mine[0].model, "seeds": [r.seed for r in mine]}
         arm.update(summaries[label])
         arm["seconds"] = summarize([r.seconds for r in mine])
@@ -621,7 +673,11 @@ def reproduction_record(
         if mine[0].max_logit_difference is not None:
             arm["max_logit_difference"] = summarize([r.max_logit_difference for r in mine])
         arms.append(arm)
-    checks = [c.check(summaries) for c in experiment.claims if {c.worse, c.better} <= set(labels)]
+    checks = [
+        c.check(summaries)
+        for c in experiment.claims
+        if all(c.metric in summaries.get(label, {}) for label in (c.worse, c.better))
+    ]
     first = configs[0]
     recipe = get_recipe(first.recipe)
     env = environment()
@@ -754,20 +810,16 @@ def plot_seed_bands(
     ax_train, ax_val = fig.subplots(1, 2, sharey=True)
     for index, (label, seeds) in enumerate(runs.items()):
         for ax, key in ((ax_train, "train_error"), (ax_val, "val_error")):
-            epochs = sorted(set.intersection(*({r["epoch"] for r in s if r.get(key) is not None}
-                                               for s in seeds)))  # fmt: skip
-            if not epochs:
+            curve = curve_summary(seeds, key)
+            if not curve["epochs"]:
                 continue
-            by_epoch = [
-                [100 * next(r[key] for r in s if r["epoch"] == e) for s in seeds] for e in epochs
-            ]
             color = f"C{index}"
             ax.plot(
-                epochs, [statistics.fmean(v) for v in by_epoch], color=color, label=label,
-                marker="." if len(epochs) < 40 else None,
+                curve["epochs"], [100 * v for v in curve["mean"]], color=color, label=label,
+                marker="." if len(curve["epochs"]) < 40 else None,
             )  # fmt: skip
             ax.fill_between(
-                epochs, [min(v) for v in by_epoch], [max(v) for v in by_epoch],
+                curve["epochs"], [100 * v for v in curve["min"]], [100 * v for v in curve["max"]],
                 color=color, alpha=0.2, linewidth=0,
             )  # fmt: skip
     n = max((len(s) for s in runs.values()), default=0)
