@@ -426,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--publish-dir",
         dest="publish",
+        metavar="DIR",
         default="docs/reproductions",
         help="where the records live (default docs/reproductions)",
     )
