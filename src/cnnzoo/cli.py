@@ -113,18 +113,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from cnnzoo.train.experiments import results_table, run_experiment
+    from cnnzoo.train.reproductions import publish, write_reproductions
 
-    results = run_experiment(
+    if args.name == "report":
+        for path in write_reproductions(args.publish, readme=args.readme):
+            print(f"wrote {path}")
+        return 0
+    record = run_experiment(
         args.name,
         data=args.data,
         out=args.out,
         epochs=args.epochs,
+        seeds=args.seeds,
         seed=args.seed,
+        jobs=args.jobs,
         force=args.force,
-        **({"batch_size": args.batch_size} if args.batch_size else {}),
+        from_run=args.from_run,
+        **{k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None},
     )
     print()
-    print(results_table(results))
+    print(results_table(record))
+    for claim in record["claims"]:
+        print(f"- {claim['outcome']}: {claim['text']}; {claim['why']}")
+    if args.publish_results:
+        for path in publish(Path(args.out or f"runs/experiment-{args.name}"), args.name,
+                            args.publish, readme=args.readme):  # fmt: skip
+            print(f"wrote {path}")
     return 0
 
 
@@ -132,11 +146,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (--batch-size for batch_size), typed from its annotation."""
     import typing
 
-    from cnnzoo.train.config import TrainConfig
+    from cnnzoo.train.config import DERIVED_FIELDS, TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("model", "data", "recipe", "notes", "model_options"):
+        if f.name in ("model", "data", "recipe", "notes", "model_options", *DERIVED_FIELDS):
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
@@ -422,14 +436,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("experiment", help="rerun a paper's experiment (degradation, ...)")
-    p.add_argument("name", help="degradation | stochastic-depth")
+    p = sub.add_parser(
+        "experiment",
+        help="rerun a paper's experiment (degradation, ...) over several seeds; "
+        "`experiment report` regenerates docs/reproductions.md",
+    )
+    p.add_argument(
+        "name",
+        help="degradation | stochastic-depth | construction, or report (write "
+        "docs/reproductions.md and the README table from docs/reproductions/*.json)",
+    )
     p.add_argument("--data", default="digits")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, help="for every network (default: the recipe's)")
-    p.add_argument("--out")
+    p.add_argument("--epochs", type=int, help="default: the experiment's, on the digits")
+    p.add_argument("--seeds", type=int, default=3, help="runs of every network (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="the first seed (then +1, +2, ...)")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="runs in parallel processes, one thread each"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="for every network (default: the recipe's, 32 on the digits); the lr scales with it",
+    )
+    p.add_argument("--lr", type=float, help="for every network, instead of the scaled recipe's")
+    p.add_argument("--out", help="default runs/experiment-NAME")
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN_DIR",
+        help="construction: build plain-56 from this finished plain20_cifar run",
+    )
+    p.add_argument(
+        "--publish",
+        dest="publish_results",
+        action="store_true",
+        help="copy the record and figure to --publish-dir and regenerate the pages",
+    )
+    p.add_argument(
+        "--publish-dir",
+        dest="publish",
+        metavar="DIR",
+        default="docs/reproductions",
+        help="where the records live (default docs/reproductions)",
+    )
+    p.add_argument("--readme", default="README.md", help="README whose table is regenerated")
     p.set_defaults(func=_cmd_experiment)
 
     p = sub.add_parser(

@@ -6,16 +6,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnzoo.data import DataError, DataSplits, make_transform
+from cnnzoo.data import DataError, DataSplits, make_transform, open_dataset
+from cnnzoo.data.datasets import flips_preserve_labels
 from cnnzoo.data.transforms import (
     LUMA,
     PCA_EIGVAL,
     PCA_EIGVEC,
+    fit,
     pca_lighting,
     random_crop,
     random_flip,
     random_resized_crop,
 )
+from cnnzoo.registry import get_spec
+from cnnzoo.train.recipes import resolve_config
+
+from .writers import write_cifar
 
 
 def splits_of(channels: int, augment: str, mean: float = 0.0, std: float = 1.0) -> DataSplits:
@@ -200,3 +206,78 @@ def test_bad_arguments():
     transform = make_transform(splits_of(3, "cifar"), (3, 32, 32), train=True)
     with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
         transform(images(2, channels=1))
+
+
+# ---- augmentation at the model's input scale; flips only where labels survive them ----------
+
+
+def _windows(source: torch.Tensor, padding: int, size: int) -> list[torch.Tensor]:
+    padded = torch.nn.functional.pad(source, (padding,) * 4)
+    span = range(2 * padding + 1)
+    return [padded[:, dy : dy + size, dx : dx + size] for dy in span for dx in span]
+
+
+def test_digits_get_the_papers_relative_shift_on_the_model_input():
+    """The ResNet recipe's crop on an 8x8 digit fed to a 32x32 network: the digit is resized to
+    32x32 first, then shifted by up to 4 of those pixels (an eighth), never mirrored."""
+    splits = open_dataset("digits")
+    assert not splits.flips_preserve_labels
+    # mean 0, std 1: the output stays in [0, 1] units, where the padding is 0
+    splits = DataSplits(**{**splits.__dict__, "mean": (0.0,), "std": (1.0,)})
+    transform = make_transform(splits, (3, 32, 32), train=True, augment="cifar")
+    assert (transform.padding, transform.flip) == (4, False)
+    digits = torch.stack([splits.train[i][0] for i in range(24)])
+    out = transform(digits, gen(11))
+    offsets = set()
+    for image, source in zip(out, fit(digits, (32, 32)).expand(-1, 3, -1, -1), strict=True):
+        found = [i for i, w in enumerate(_windows(source, 4, 32)) if torch.equal(image, w)]
+        assert found, "not a window of the resized digit"
+        offsets.add(found[0])
+    assert len(offsets) > 8  # shifts vary over the 9x9 range of offsets
+    assert transform.describe().startswith("cifar: random translation by up to 4 px of the 3x32x32")
+    assert "no horizontal flips (the data set's labels do not survive a mirror)" in (
+        transform.describe()
+    )
+
+
+def test_cifar_format_data_is_flipped(tmp_path):
+    data = write_cifar(tmp_path, "cifar10", "python", per_batch=8)
+    splits = open_dataset(f"cifar10:{data.folder}", validation="test")
+    assert splits.flips_preserve_labels
+    splits = DataSplits(**{**splits.__dict__, "mean": (0.0,) * 3, "std": (1.0,) * 3})
+    transform = make_transform(splits, (3, 32, 32), train=True)
+    assert (transform.augment, transform.padding, transform.flip) == ("cifar", 4, True)
+    x = torch.stack([splits.train[i][0] for i in range(len(splits.train))])
+    out = transform(x, gen(12))
+    mirrored = 0
+    for image, source in zip(out, x.float() / 255, strict=True):
+        windows = _windows(source, 4, 32)
+        straight = any(torch.equal(image, w) for w in windows)
+        flipped = any(torch.equal(image, w.flip(-1)) for w in windows)
+        assert straight or flipped
+        mirrored += flipped and not straight
+    assert 5 < mirrored < 35  # about half of the 40 images
+    assert transform.describe().endswith("; random horizontal flips")
+
+
+def test_digits_own_augmentation_is_unchanged():
+    splits = open_dataset("digits")
+    transform = make_transform(splits, (1, 32, 32), train=True)
+    assert (transform.augment, transform.padding, transform.flip) == ("digits", 1, False)
+
+
+def test_imagenet_style_flips_follow_the_data_set():
+    keeps = DataSplits(**{**splits_of(3, "imagenet").__dict__, "flips_preserve_labels": True})
+    assert make_transform(keeps, (3, 8, 8), train=True).flip
+    assert not make_transform(splits_of(3, "imagenet"), (3, 8, 8), train=True).flip
+    assert not make_transform(keeps, (3, 8, 8), train=False).flip
+
+
+def test_the_config_records_the_augmentation_the_loop_applies():
+    config = resolve_config("resnet20_cifar", data="digits", recipe="resnet-cifar")
+    spec = get_spec("resnet20_cifar")
+    applied = make_transform(open_dataset("digits"), spec.input_size, train=True,
+                             augment=config.augment)  # fmt: skip
+    assert config.augment_applied == applied.describe()
+    assert flips_preserve_labels("digits") is open_dataset("digits").flips_preserve_labels
+    assert flips_preserve_labels("cifar10:/nowhere") and not flips_preserve_labels("synthetic")

@@ -27,6 +27,8 @@ from cnnzoo.data.safe_pickle import load_pickle
 from cnnzoo.data.splits import DataSplits, ImageTensorDataset, arrange, concat, hold_out_last
 
 PIXELS = 3 * 32 * 32  # bytes of one image in both layouts
+# Objects and animals keep their class in a mirror (the ResNet paper flips CIFAR, Sec. 4.2).
+FLIPS_PRESERVE_LABELS = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def load_cifar(name: str, directory: str | Path, *, validation: str = "split") -
         mean=files.mean,
         std=files.std,
         augment="cifar",
+        flips_preserve_labels=FLIPS_PRESERVE_LABELS,
         source=str(folder.resolve()),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 
+from cnnzoo.data import cifar, digits, imagefolder
 from cnnzoo.data.cifar import VARIANTS, load_cifar
 from cnnzoo.data.digits import load_digits
 from cnnzoo.data.errors import DataError
@@ -57,6 +58,18 @@ def open_dataset(
     if name == "imagefolder" and argument:
         return load_imagefolder(argument, input_size or (3, 224, 224), validation=validation)
     raise DataError(_explain(spec, name))
+
+
+def flips_preserve_labels(spec: str) -> bool:
+    """What the data set `spec` names declares about mirrors (`DataSplits.flips_preserve_labels`),
+    known without opening it; False for the synthetic data and anything unknown."""
+    name = spec.partition(":")[0]
+    declared = {
+        "digits": digits.FLIPS_PRESERVE_LABELS,
+        "imagefolder": imagefolder.FLIPS_PRESERVE_LABELS,
+        **{variant: cifar.FLIPS_PRESERVE_LABELS for variant in VARIANTS},
+    }
+    return declared.get(name, False)
 
 
 def _count(spec: str, argument: str) -> int:

@@ -23,6 +23,8 @@ from cnnzoo.data.splits import (
 )
 
 MAX_VALUE = 16  # load_digits counts set pixels in 4x4 blocks of a 32x32 bitmap: 0..16
+# A mirrored 2, 3, 4, 5, 7 or 9 is no longer that digit (and a mirrored 6 is no 9 either).
+FLIPS_PRESERVE_LABELS = False
 
 
 def load_digits(*, validation: str = "split") -> DataSplits:
@@ -58,6 +60,7 @@ def load_digits(*, validation: str = "split") -> DataSplits:
         mean=(train_full.images.mean().item(),),
         std=(train_full.images.std().item(),),
         augment="digits",
+        flips_preserve_labels=FLIPS_PRESERVE_LABELS,
         source=(
             f"sklearn.datasets.load_digits (scikit-learn {sklearn_version}), "
             f"stratified split seed {SPLIT_SEED}"

@@ -41,6 +41,7 @@ IMAGE_SUFFIXES = frozenset(
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EVAL_CROP = 224 / 256  # the evaluation center crop's share of the resized shorter side
+FLIPS_PRESERVE_LABELS = True  # photographs of objects (AlexNet's and later ImageNet recipes flip)
 
 
 def load_image(path: str | Path, size: tuple[int, int], crop: float = 1.0) -> Tensor:
@@ -148,6 +149,7 @@ def load_imagefolder(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         augment="imagenet",
+        flips_preserve_labels=FLIPS_PRESERVE_LABELS,
         source=str(root.resolve()),
     )
 

@@ -35,6 +35,9 @@ class DataSplits:
         mean, std: per-channel normalization of the data set, in [0, 1] units.
         augment: the default training augmentation ("cifar", "imagenet", "digits" or "none").
         source: where the data came from (a path or a description), recorded in run folders.
+        flips_preserve_labels: whether a left-right mirror keeps an image's label (a photo's
+            class survives it, a handwritten digit's does not); augmentations that ask for
+            flips apply them only where this is True.
     """
 
     name: str
@@ -47,6 +50,7 @@ class DataSplits:
     std: tuple[float, ...]
     augment: str
     source: str
+    flips_preserve_labels: bool = False  # not declared: no flips
 
     @property
     def channels(self) -> int:

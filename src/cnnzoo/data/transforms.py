@@ -4,12 +4,20 @@ A `BatchTransform` takes a whole batch ([N, C, H, W], uint8 or float in [0, 1]) 
 runs, in order:
 
 1. conversion to float32 in [0, 1];
-2. the training augmentation, if any (`AUGMENTATIONS`);
+2. "digits" only: a translation at the data's own 8x8 scale;
 3. fitting to the model's H x W (bilinear resize; for ImageNet-style folders the training
-   images' 256/224 margin is center-cropped away first, as in evaluation);
-4. AlexNet's PCA colour augmentation, if asked for;
-5. channel adaptation to the model (1 -> 3 by repeating, 3 -> 1 by BT.601 luma);
-6. normalization with the data set's mean and std (adapted to the channel count).
+   images' 256/224 margin is center-cropped away first, as in evaluation), or for "imagenet" the
+   random-resized crop to it;
+4. "cifar": the ResNet paper's translation, defined on the model's input: 4 pixels of padding
+   and a random crop on a 32x32 input, i.e. a shift of up to an eighth of the input whatever
+   the data's own size (an 8x8 digit upsampled to 32x32 moves as far, relative to its size, as
+   a CIFAR image);
+5. horizontal flips, where the augmentation asks for them ("cifar", "imagenet") and the data
+   set declares that its labels survive a mirror (`DataSplits.flips_preserve_labels`: CIFAR and
+   image folders yes, digits no);
+6. AlexNet's PCA colour augmentation, if asked for;
+7. channel adaptation to the model (1 -> 3 by repeating, 3 -> 1 by BT.601 luma);
+8. normalization with the data set's mean and std (adapted to the channel count).
 
 Random numbers come from the given `torch.Generator` (the default CPU generator if None): the
 same generator state gives the same output, on any device. Crops, flips and colour shifts are
@@ -30,8 +38,11 @@ from cnnzoo.data.imagefolder import EVAL_CROP
 from cnnzoo.data.splits import DataSplits
 
 AUGMENTATIONS = ("cifar", "imagenet", "digits", "none")
-CIFAR_PADDING = 4  # ResNet paper, Section 4.2: 4 pixels padded on each side, random 32x32 crop
-DIGITS_PADDING = 1  # +-1 pixel translation at the digits' 8x8 scale
+ASKS_FOR_FLIPS = frozenset({"cifar", "imagenet"})
+# ResNet paper, Section 4.2: 4 pixels padded on each side of the 32x32 input, a random 32x32
+# crop: a translation of up to 4/32 = 1/8 of the model's input side.
+CIFAR_TRANSLATION = 4 / 32
+DIGITS_PADDING = 1  # +-1 pixel translation at the digits' 8x8 scale (also 1/8 of the image)
 CROP_SCALE = (0.08, 1.0)  # random-resized crop: share of the image area (Inception / GoogLeNet)
 CROP_RATIO = (3 / 4, 4 / 3)  # and aspect ratio range, as in torchvision's RandomResizedCrop
 # AlexNet's PCA colour augmentation (Krizhevsky et al. 2012, Section 4.1): add
@@ -57,6 +68,8 @@ class BatchTransform:
         size: the model's input (C, H, W).
         in_channels: channels of the data set's images.
         augment: augmentation applied ("none" for evaluation).
+        padding: pixels of the random translation, at the stage `augment` applies it.
+        flip: whether random horizontal flips are applied.
         pca_color: whether AlexNet's PCA colour augmentation is applied.
         center_crop: crop a larger image's central 224/256 before resizing (ImageNet-style data).
         mean, std: normalization per output channel, in [0, 1] units.
@@ -65,6 +78,8 @@ class BatchTransform:
     size: tuple[int, int, int]
     in_channels: int
     augment: str
+    padding: int
+    flip: bool
     pca_color: bool
     center_crop: bool
     mean: tuple[float, ...]
@@ -77,17 +92,70 @@ class BatchTransform:
             )
         channels, height, width = self.size
         x = to_float(images)
-        if self.augment == "cifar":
-            x = random_flip(random_crop(x, CIFAR_PADDING, generator), generator)
-        elif self.augment == "digits":
-            x = random_crop(x, DIGITS_PADDING, generator)
+        if self.augment == "digits":
+            x = random_crop(x, self.padding, generator)
         if self.augment == "imagenet":
-            x = random_flip(random_resized_crop(x, (height, width), generator=generator), generator)
+            x = random_resized_crop(x, (height, width), generator=generator)
         else:
             x = fit(x, (height, width), center_crop=self.center_crop)
+        if self.augment == "cifar":
+            x = random_crop(x, self.padding, generator)
+        if self.flip:
+            x = random_flip(x, generator)
         if self.pca_color:
             x = pca_lighting(x, generator)
         return normalize(adapt_channels(x, channels), self.mean, self.std)
+
+    def describe(self) -> str:
+        """The augmentation in words, as config.json records it."""
+        return describe_augmentation(self.augment, self.size, self.flip, self.pca_color)
+
+
+def translation_padding(augment: str, input_size: tuple[int, int, int]) -> int:
+    """Pixels of random translation `augment` applies: for "cifar" an eighth of the model's
+    input side (4 on 32x32), for "digits" 1 pixel on the 8x8 digits, else 0."""
+    if augment == "cifar":
+        return round(min(input_size[1:]) * CIFAR_TRANSLATION)
+    return DIGITS_PADDING if augment == "digits" else 0
+
+
+def applies_flips(augment: str, flips_preserve_labels: bool) -> bool:
+    """Flips are used where the augmentation asks for them and the data's labels survive them."""
+    return augment in ASKS_FOR_FLIPS and flips_preserve_labels
+
+
+def describe_augmentation(
+    augment: str,
+    input_size: tuple[int, int, int],
+    flip: bool,
+    pca_color: bool = False,
+) -> str:
+    """One line saying what `augment` does to a model of `input_size`, e.g. "cifar: random
+    translation by up to 4 px of the 3x32x32 model input (1/8 of its side, zero padding); no
+    horizontal flips (the data set's labels do not survive a mirror)".
+
+    `flip` says whether flips are applied; an augmentation that asks for them applies none only
+    on data whose labels do not survive a mirror (`applies_flips`).
+    """
+    shape = "x".join(map(str, input_size))
+    padding = translation_padding(augment, input_size)
+    parts = {
+        "none": "no augmentation",
+        "cifar": f"random translation by up to {padding} px of the {shape} model input "
+        f"(1/{round(min(input_size[1:]) / padding) if padding else 0} of its side, zero padding)",
+        "digits": f"random translation by up to {padding} px of the data's own images "
+        f"(1/8 of an 8x8 digit, zero padding), before resizing to the {shape} input",
+        "imagenet": f"random-resized crop to the {shape} input (area {CROP_SCALE[0]:g}-"
+        f"{CROP_SCALE[1]:g}, aspect {CROP_RATIO[0]:.2f}-{CROP_RATIO[1]:.2f})",
+    }
+    words = [f"{augment}: {parts[augment]}"]
+    if flip:
+        words.append("random horizontal flips")
+    elif augment in ASKS_FOR_FLIPS:
+        words.append("no horizontal flips (the data set's labels do not survive a mirror)")
+    if pca_color:
+        words.append("PCA colour")
+    return "; ".join(words)
 
 
 def make_transform(
@@ -103,7 +171,8 @@ def make_transform(
     Args:
         train: apply the training augmentation; False gives the deterministic evaluation
             transform (no augmentation, no PCA colour).
-        augment: the augmentation, one of `AUGMENTATIONS`; None takes `splits.augment`.
+        augment: the augmentation, one of `AUGMENTATIONS`; None takes `splits.augment`. Its
+            flips apply only if `splits.flips_preserve_labels`.
         pca_color: add AlexNet's PCA colour augmentation (RGB data only) when training.
     """
     kind = splits.augment if augment is None else augment
@@ -115,10 +184,13 @@ def make_transform(
             "channel(s). Leave pca_color off for it."
         )
     channels = input_size[0]
+    applied = kind if train else "none"
     return BatchTransform(
         size=(channels, input_size[1], input_size[2]),
         in_channels=splits.channels,
-        augment=kind if train else "none",
+        augment=applied,
+        padding=translation_padding(applied, input_size),
+        flip=applies_flips(applied, splits.flips_preserve_labels),
         pca_color=pca_color and train,
         center_crop=splits.augment == "imagenet",
         mean=adapt_stats(splits.mean, channels, splits.name),

@@ -51,6 +51,12 @@ class TrainConfig:
     out: str | None = None  # run directory; default runs/MODEL-DATA-TIMESTAMP
     max_memory: str | None = None  # refuse to start if the analyzer's estimate exceeds, "8GiB"
     notes: tuple[str, ...] = field(default=())
+    # Derived by `resolve_config`, recorded so that config.json says what was applied and why.
+    recipe_lr: float | None = None  # the recipe's lr, at the recipe's batch size
+    lr_rule: str = ""  # "lr 0.025 = 0.1 x 32/128, linear scaling ..."; empty: not scaled
+    recipe_warmup_steps: int | None = None  # the recipe's warm-up step budget, at its batch
+    warmup_rule: str = ""  # "warm-up at most 1600 steps = 400 x 128/32 ..."; empty: not scaled
+    augment_applied: str = ""  # the training augmentation as applied to this model and data
 
     def __post_init__(self) -> None:
         # A fixed choice (precision, optimizer, ...) set from Python is checked here, as the
@@ -87,6 +93,10 @@ class TrainConfig:
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
             fixed[key] = value
         return cls(**fixed)
+
+
+# Fields that `resolve_config` fills in; they are records, not options.
+DERIVED_FIELDS = ("recipe_lr", "lr_rule", "recipe_warmup_steps", "warmup_rule", "augment_applied")
 
 
 def field_names() -> list[str]:

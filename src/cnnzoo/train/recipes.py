@@ -1,6 +1,9 @@
 """The papers' training recipes, in one place, each with its citation.
 
-A recipe is a set of `TrainConfig` values; command-line flags override any of them.
+A recipe is a set of `TrainConfig` values; command-line flags override any of them. A recipe's
+learning rates and step counts belong to its batch size: run at another batch, the learning rate
+scales linearly with it (Goyal et al. 2017, arXiv 1706.02677) and a warm-up's step budget
+inversely (the same number of images), unless they are given explicitly (`resolve_config`).
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnzoo.data.datasets import flips_preserve_labels
+from cnnzoo.data.transforms import AUGMENTATIONS, applies_flips, describe_augmentation
 from cnnzoo.registry import closest_names, get_spec
-from cnnzoo.train.config import TrainConfig, field_names
+from cnnzoo.train.config import DERIVED_FIELDS, TrainConfig, field_names
 
 
 @dataclass(frozen=True)
@@ -239,24 +244,98 @@ def default_recipe(family: str, dataset: str) -> str:
 
 
 def resolve_config(
-    model: str, *, data: str = "digits", recipe: str | None = None, **overrides: Any
+    model: str,
+    *,
+    data: str = "digits",
+    recipe: str | None = None,
+    recipe_additions: Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> TrainConfig:
     """A `TrainConfig` from the model's (or the named) recipe, then the overrides.
 
+    When the batch size differs from the recipe's, the recipe's learning rates (lr and
+    warmup_lr) scale linearly with it and its warm-up step budget inversely, unless that value
+    is among the overrides; the config records the recipe's values and the rule applied
+    (`recipe_lr`, `lr_rule`, `recipe_warmup_steps`, `warmup_rule`), and the training augmentation
+    as applied to this model and data (`augment_applied`).
+
+    Args:
+        recipe_additions: settings added to the recipe, stated at the recipe's batch size (an
+            experiment's warm-up borrowed from another paper); they scale as the recipe's do.
+
     Raises:
         KeyError: unknown model or recipe.
-        TypeError: an override that is not a config field (the closest fields are suggested).
+        TypeError: an override that is not a config field (the closest fields are suggested),
+            or one of the derived fields.
     """
     spec = get_spec(model)
     name = recipe or default_recipe(spec.family, spec.dataset)
     chosen = get_recipe(name)
-    fields = set(field_names())
-    unknown = sorted(set(overrides) - fields)
+    fields = set(field_names()) - set(DERIVED_FIELDS)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted((set(given) - fields) | (set(overrides) - set(field_names())))
     if unknown:
         hints = {u: closest_names(u, sorted(fields), n=3) for u in unknown}
         raise TypeError(
             "unknown training option(s): "
             + "; ".join(f"{u} (did you mean {', '.join(h) or 'none'}?)" for u, h in hints.items())
         )
-    values = {**chosen.settings, **{k: v for k, v in overrides.items() if v is not None}}
+    base = {**chosen.settings, **(recipe_additions or {})}
+    values = {**base, **given}
+    values.update(scale_to_batch(base, given, values.get("batch_size", _default("batch_size"))))
+    augment = values.get("augment")
+    if augment in AUGMENTATIONS:
+        values["augment_applied"] = describe_augmentation(
+            augment,
+            spec.input_size,
+            applies_flips(augment, flips_preserve_labels(data)),
+            bool(values.get("pca_color")),
+        )
     return TrainConfig(model=model, data=data, recipe=name, notes=chosen.notes, **values)
+
+
+def scale_to_batch(
+    recipe: Mapping[str, Any], given: Mapping[str, Any], batch_size: int
+) -> dict[str, Any]:
+    """The linear scaling rule (Goyal et al. 2017, arXiv 1706.02677, Sec. 2.1): at a batch
+    size k times the recipe's, the learning rates are k times the recipe's and a warm-up given
+    in steps lasts 1/k times as many steps (it covers the same images). Values in `given` are
+    kept as they are.
+
+    Returns:
+        The scaled values and their records (the `TrainConfig` fields lr, warmup_lr,
+        warmup_steps, recipe_lr, lr_rule, recipe_warmup_steps, warmup_rule).
+    """
+    recipe_batch = recipe.get("batch_size", _default("batch_size"))
+    recipe_lr = recipe.get("lr", _default("lr"))
+    out: dict[str, Any] = {"recipe_lr": recipe_lr}
+    if "warmup_steps" in recipe:
+        out["recipe_warmup_steps"] = recipe["warmup_steps"]
+    if batch_size == recipe_batch:
+        return out
+    ratio = f"{batch_size}/{recipe_batch}"
+    if "lr" not in given:
+        out["lr"] = recipe_lr * batch_size / recipe_batch
+        out["lr_rule"] = (
+            f"lr {out['lr']:g} = {recipe_lr:g} x {ratio}, linear scaling (Goyal et al. 2017)"
+        )
+    warmup_lr = recipe.get("warmup_lr", 0.0)
+    if warmup_lr > 0:
+        words = []
+        if "warmup_steps" not in given and "warmup_steps" in recipe:
+            steps = max(1, round(recipe["warmup_steps"] * recipe_batch / batch_size))
+            out["warmup_steps"] = steps
+            words.append(
+                f"warm-up at most {steps} steps = {recipe['warmup_steps']} x "
+                f"{recipe_batch}/{batch_size} (the same images)"
+            )
+        if "warmup_lr" not in given:
+            out["warmup_lr"] = warmup_lr * batch_size / recipe_batch
+            words.append(f"warm-up lr {out['warmup_lr']:g} = {warmup_lr:g} x {ratio}")
+        if words:
+            out["warmup_rule"] = ", ".join(words) + ", linear scaling (Goyal et al. 2017)"
+    return out
+
+
+def _default(name: str) -> Any:
+    return TrainConfig.__dataclass_fields__[name].default
