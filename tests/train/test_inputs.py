@@ -154,3 +154,19 @@ def test_resume_with_more_epochs_is_refused_with_the_reason(
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
     assert "it cannot change --lr 0.5 (saved: lr 0.002). Drop the flag" in capsys.readouterr().err
+
+
+def test_evaluating_a_run_without_a_checkpoint_says_how_to_get_one(
+    finished, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run killed (SIGKILL) before its first checkpoint holds only its config."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished[0], run)
+    shutil.rmtree(run / "checkpoints")
+    assert main(["evaluate", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"cnnzoo evaluate: {run} holds no checkpoint yet (its run stopped before one was "
+        f"written); resume it with: cnnzoo train --resume {run}\n"
+    )
