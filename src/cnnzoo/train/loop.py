@@ -714,8 +714,11 @@ def banner(
         for name, split in (("train", splits.train), ("val", splits.val), ("test", splits.test))
         if split is not None
     )
-    # The rule that gave the learning rate (recipe lr scaled to the batch), when one was applied.
+    # The rules that gave the learning rate and the warm-up (the recipe's, scaled to the batch),
+    # when they were applied; getattr: configs saved before they were recorded have neither.
     lr_rule = getattr(config, "lr_rule", "") or f"lr {config.lr:g}"
+    if getattr(config, "warmup_rule", ""):
+        lr_rule += f"; {config.warmup_rule}"
     per_rank = config.batch_size // ctx.world_size
     device = ctx.device.type
     if device == "cuda":
