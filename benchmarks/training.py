@@ -14,6 +14,15 @@ Then, with --loss-curve, the first STEPS steps of resnet20_cifar on the embedded
 in fp32 and in bf16 autocast: the loss curves must agree within the tolerance stated below.
 
     .venv/bin/python benchmarks/training.py --repeat 3 --loss-curve
+
+With --overhead, the trainer's own cost instead: `cnnzoo.train.fit`'s time per training step
+(its data loader, augmentation, bookkeeping, logging and stop checks included; each epoch's
+validation, plot and checkpoint timed apart) against a bare step (zero grads, forward, the same
+loss, backward, the same optimizer) on batches already on the device, for resnet20_cifar at batch
+128 and LeNet-5 at its recipe's batch, both on the embedded digits, in the same run. The rows
+record the CPU (lscpu model and flags) and the load average before and after:
+
+    .venv/bin/python benchmarks/training.py --overhead --epochs 3 --repeat 5
 """
 
 from __future__ import annotations
@@ -21,6 +30,11 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import os
+import statistics
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -130,7 +144,146 @@ def loss_curve(steps: int, batch: int, device: torch.device, out: Path) -> str:
     )
 
 
-def main() -> None:
+OVERHEAD_CASES = {"resnet20_cifar": 128, "lenet5": None}  # None: the recipe's batch
+
+
+def _lscpu() -> tuple[str, str]:
+    """The CPU's model name and feature flags as lscpu reports them ("" where it is missing)."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "", ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return fields.get("Model name", "").strip(), fields.get("Flags", "").strip()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fit_step_times(name: str, batch: int | None, epochs: int, max_steps: int | None) -> dict:
+    """Run `fit` on the digits and time its epochs: seconds per training step (the steps of
+    each epoch, timed as a whole with a sync at both ends) and per epoch's end (validation,
+    metrics, plot, checkpoint)."""
+    from cnnzoo.train import fit, loop
+    from cnnzoo.train.recipes import resolve_config
+
+    step_times, end_times = [], []
+    real_epoch, real_end = loop._Training.train_epoch, loop._Training.end_epoch
+
+    def timed_epoch(self, stop, *, first):
+        _sync(self.ctx.device)
+        start, steps = time.perf_counter(), self.state.global_step
+        finished = real_epoch(self, stop, first=first)
+        _sync(self.ctx.device)
+        step_times.append((time.perf_counter() - start) / max(self.state.global_step - steps, 1))
+        return finished
+
+    def timed_end(self, stop):
+        start = time.perf_counter()
+        real_end(self, stop)
+        end_times.append(time.perf_counter() - start)
+
+    overrides = {"batch_size": batch} if batch else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = resolve_config(
+            name, data="digits", epochs=epochs, max_steps=max_steps, out=f"{tmp}/run", **overrides
+        )
+        loop._Training.train_epoch, loop._Training.end_epoch = timed_epoch, timed_end
+        try:
+            result = fit(config)
+        finally:
+            loop._Training.train_epoch, loop._Training.end_epoch = real_epoch, real_end
+    # The first epoch pays for warm-up (allocator, first-call dispatch): the others are timed.
+    timed = step_times[1:] or step_times
+    return {
+        "config": config,
+        "steps": result.steps,
+        "fit_step_s": statistics.median(timed),
+        "epoch_end_s": statistics.median(end_times) if end_times else float("nan"),
+    }
+
+
+def bare_step_time(config, device: torch.device, repeat: int, steps: int) -> float:
+    """Median seconds of the same training step without the trainer: fixed batches of the
+    model's input size already on the device."""
+    from cnnzoo.train.loop import _optimizer, training_loss
+
+    spec = get_spec(config.model)
+    torch.manual_seed(0)
+    model = create_model(config.model, num_classes=10).to(device).train()
+    optimizer = _optimizer(config, model)
+    x = torch.randn(config.batch_size, *spec.input_size, device=device)
+    labels = torch.randint(0, 10, (config.batch_size,), device=device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        training_loss(model(x), (), labels, 0.0).backward()
+        optimizer.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        times.append((time.perf_counter() - start) / steps)
+    return statistics.median(times)
+
+
+def overhead(args: argparse.Namespace) -> list[dict]:
+    """The trainer's per-step time against a bare step, for each case; CSV rows appended to
+    OUT/training_overhead.csv."""
+    model_name, flags = _lscpu()
+    rows = []
+    for name, batch in OVERHEAD_CASES.items():
+        load_before = os.getloadavg()
+        fitted = fit_step_times(name, batch, args.epochs, args.max_steps)
+        config = fitted["config"]
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        bare = bare_step_time(config, device, args.repeat, max(1, min(fitted["steps"], 20)))
+        load_after = os.getloadavg()
+        row = {
+            "model": name,
+            "data": "digits",
+            "batch_size": config.batch_size,
+            "optimizer": config.optimizer,
+            "precision": config.precision,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cpu_model": model_name,
+            "cpu_flags": flags,
+            "load_before": " ".join(f"{v:.2f}" for v in load_before),
+            "load_after": " ".join(f"{v:.2f}" for v in load_after),
+            "epochs": args.epochs,
+            "fit_steps": fitted["steps"],
+            "fit_step_ms": 1e3 * fitted["fit_step_s"],
+            "bare_step_ms": 1e3 * bare,
+            "overhead_pct": 100 * (fitted["fit_step_s"] / bare - 1),
+            "epoch_end_ms": 1e3 * fitted["epoch_end_s"],
+        }
+        rows.append(row)
+        print(
+            f"{name} batch {config.batch_size}: fit {row['fit_step_ms']:.1f} ms/step, bare "
+            f"{row['bare_step_ms']:.1f} ms/step, overhead {row['overhead_pct']:+.1f}%; epoch end "
+            f"{row['epoch_end_ms']:.0f} ms; load {row['load_before']} -> {row['load_after']}",
+            flush=True,
+        )
+    path = args.out / "training_overhead.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--repeat", type=int, default=5)
@@ -141,8 +294,14 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    parser.add_argument("--overhead", action="store_true", help="fit's step against a bare one")
+    parser.add_argument("--epochs", type=int, default=3, help="--overhead: epochs of each fit")
+    parser.add_argument("--max-steps", type=int, help="--overhead: stop each fit early (smoke)")
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.overhead:
+        overhead(args)
+        return
     device = torch.device(args.device)
     print(
         f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "

@@ -52,18 +52,35 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
+    # Until the trainer takes over the signals, SIGTERM ends the start-up as Ctrl-C does: no run
+    # has started, so nothing is saved or left behind.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _train(args)
+    except KeyboardInterrupt:
+        print("cnnzoo train: stopped while starting; no run was started", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _train(args: argparse.Namespace) -> int:
     from cnnzoo.train import TrainingDiverged, TrainingInterrupted, distributed, fit
     from cnnzoo.train.recipes import resolve_config
 
     try:
         if args.resume:
-            result = fit(resume=args.resume)
+            _check_resume_flags(args)
+            result = fit(resume=args.resume, force=args.force)
         else:
             if not args.model:
                 raise ValueError("name a MODEL to train, or --resume RUN_DIR")
             config = resolve_config(
-                args.model, data=args.data, recipe=args.recipe, **_train_overrides(args)
-            )
+                args.model, data=args.data or "digits", recipe=args.recipe,
+                **_train_overrides(args),
+            )  # fmt: skip
             result = fit(config, force=args.force)
     except TrainingInterrupted as stop:
         print(stop, file=sys.stderr)
@@ -79,14 +96,47 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """`--resume` continues a run exactly as it was configured: a flag that would change it
+    (a model, data, recipe or any training option other than the saved one) is refused."""
+    from cnnzoo.errors import UsageError
+    from cnnzoo.train.rundir import RunDir
+
+    run = RunDir.existing(args.resume)
+    saved = run.read_config()
+    given = {k: v for k, v in _train_overrides(args).items() if v is not None}
+    given.update(
+        {k: getattr(args, k) for k in ("model", "data", "recipe") if getattr(args, k) is not None}
+    )
+    changed = {k: v for k, v in given.items() if getattr(saved, k) != v}
+    if not changed:
+        return
+    flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in changed.items())
+    done = run.has_results()
+    if "epochs" in changed and done:
+        epochs = f"{saved.epochs} epoch" + "s" * (saved.epochs != 1)
+        raise UsageError(
+            f"{run} finished its {epochs}; --resume continues a run exactly as it was "
+            f"configured and does not extend it (its {saved.schedule} schedule was laid out for "
+            f"{epochs}). To train for {changed['epochs']}, start a new run: "
+            f"cnnzoo train {saved.model} --epochs {changed['epochs']} ..."
+        )
+    raise UsageError(
+        f"--resume continues {run} exactly as it was configured; it cannot change {flags} "
+        f"(saved: {', '.join(f'{k} {getattr(saved, k)}' for k in changed)}). Drop the flag, or "
+        "start a new run with it."
+    )
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnzoo.train.evaluate import evaluate, load_trained, write_evaluation
 
     trained = load_trained(args.checkpoint)
-    result = evaluate(trained, args.data or trained.config.data, split=args.split)
+    data = args.data or trained.config.data
+    result = evaluate(trained, data, split=args.split)
     print(
-        f"{trained.config.model} on {args.data or trained.config.data} ({args.split}, "
-        f"{result.count} images), checkpoint {trained.checkpoint}"
+        f"{trained.config.model} on {data} ({args.split}, {result.count} images), checkpoint "
+        f"{trained.checkpoint}"
     )
     print(
         f"  loss {result.loss:.4f}  top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%"
@@ -95,7 +145,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for name, acc in zip(result.classes, result.per_class, strict=True):
         print(f"    {name:>12}  {100 * acc:6.2f}%")
     out = Path(args.out) if args.out else trained.checkpoint.parent.parent / "evaluation"
-    png = write_evaluation(result, out, args.split, trained.config.model)
+    title = (
+        f"{trained.config.model} on {data}, {args.split} split ({result.count} images, "
+        f"top-1 {100 * result.top1:.2f}%)"
+    )
+    png = write_evaluation(result, out, args.split, title)
     print(f"  confusion matrix: {png}")
     return 0
 
@@ -403,8 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="registered model name")
     p.add_argument(
         "--data",
-        default="digits",
-        help="digits | cifar10:DIR | cifar100:DIR | imagefolder:DIR | synthetic",
+        help="digits (default) | cifar10:DIR | cifar100:DIR | imagefolder:DIR | synthetic",
     )
     p.add_argument("--recipe", help="named recipe (default: the model's)")
     p.add_argument(
@@ -414,11 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="model override, e.g. drop_path_rate=0.5 (repeatable)",
     )
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run exactly as it was configured (it is not extended)",
+    )
     p.add_argument(
         "--force",
         action="store_true",
-        help="start over in an --out that holds a run (the old one is kept, renamed)",
+        help="start over in an --out that holds a run (the old one is kept, renamed); with "
+        "--resume, take over the lock of a run on another host that is known to be gone",
     )
     _add_train_flags(p)
     p.set_defaults(func=_cmd_train)
@@ -603,8 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cnnzoo.train.checkpoint import CheckpointError
-    from cnnzoo.train.rundir import RunDirError
+    # from cnnzoo.errors, not the trainer: its modules load inside `train`, which handles Ctrl-C
+    from cnnzoo.errors import CheckpointError, RunDirError
 
     args = build_parser().parse_args(argv)
     try:

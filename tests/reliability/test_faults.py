@@ -1,5 +1,6 @@
-"""Faults during a run lose no work: unwritable folders, a disk that fills mid-checkpoint,
-checkpoints of another model, SIGTERM, and SIGKILL at random points of a real training process.
+"""Faults during a run lose no work: unwritable folders, a disk that fills mid-checkpoint or while
+metrics and plots are written, refused permissions and read-only file systems, checkpoints of
+another model, SIGTERM, and SIGKILL at random points of a real training process.
 
 The rows of docs/failures.md point at these tests."""
 
@@ -183,7 +184,7 @@ def _wait(condition: Callable[[], bool], proc: subprocess.Popen, what: str, time
 
 def _lock_holder(run: Path) -> int | None:
     try:
-        return int((run / "run.lock").read_text())
+        return int((run / "run.lock").read_text().split("\n")[0])  # pid, host, start time
     except (OSError, ValueError):
         return None
 
@@ -261,3 +262,89 @@ def test_sigkill_at_random_points_then_resume_continues(tmp_path: Path, one_thre
     a, b = _weights(straight), _weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert _train_losses(run) == _train_losses(straight)
+
+
+def _fail_on(monkeypatch, owner, name: str, target: str, nth: int, code: int) -> None:
+    """Make `owner.name(path, ...)` raise OSError(code) on its `nth` call for a file named
+    `target` (after writing part of a line, for appends: a full disk cuts it short)."""
+    real, calls = getattr(owner, name), {"n": 0}
+
+    def failing(path, data, *rest):
+        if Path(path).name == target:
+            calls["n"] += 1
+            if calls["n"] == nth:
+                if name == "append_synced":
+                    with open(path, "a") as f:
+                        f.write(data[:10])
+                raise OSError(code, os.strerror(code))
+        return real(path, data, *rest)
+
+    monkeypatch.setattr(owner, name, failing)
+
+
+@pytest.mark.parametrize(
+    ("where", "owner", "name", "target"),
+    [
+        ("metrics", "cnnzoo.train.rundir", "append_synced", "metrics.jsonl"),
+        ("plot", "cnnzoo.train.plots", "atomic_write", "curves.png"),
+    ],
+)
+def test_disk_full_while_logging_an_epoch_keeps_what_was_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread, where, owner, name, target
+) -> None:
+    """ENOSPC appending epoch 2's metrics line (part of it reached the disk) or writing its
+    curves: the run stops with advice; epoch 1's checkpoint, metrics and plot are intact; the
+    resume redoes epoch 2 and ends as a run never stopped."""
+    import importlib
+
+    from cnnzoo.errors import RunDirError
+
+    run = tmp_path / "run"
+    _fail_on(monkeypatch, importlib.import_module(owner), name, target, 2, errno.ENOSPC)
+    with pytest.raises(RunDirError) as info:
+        fit(_config(run, epochs=2))
+    monkeypatch.undo()
+    store = CheckpointStore(run)
+    assert str(info.value) == (
+        f"could not write {run / target}: No space left on device. Nothing saved before is lost "
+        f"(last checkpoint: {store.path('last')}). Free space or fix the folder's permissions, "
+        f"then resume with: cnnzoo train --resume {run}"
+    )
+    assert store.load("last")[1]["progress"]["epoch"] == 1
+    assert (run / "curves.png").stat().st_size > 5_000
+    assert not (run / "run.lock").exists() and not (run / "results.json").exists()
+    fit(resume=run)
+    assert _epochs_logged(run) == [1, 2]
+    straight = tmp_path / "straight"
+    fit(_config(straight, epochs=2))
+    assert _train_losses(run) == _train_losses(straight)
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
+def test_a_run_folder_that_refuses_writes_is_named_and_left_as_it_was(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, code: int
+) -> None:
+    """Permission denied, or a read-only file system (root ignores permissions, so the refusal
+    is injected where every file is written): `--resume` and `evaluate` stop at the first write
+    with the reason, and no file of the run changes."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    def refuse(path, data):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fileio, "write_file_synced", refuse)
+    (run / "results.json").unlink()  # so that the resume has something to do
+    del before[run / "results.json"]
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"cnnzoo train: cannot take the lock {run / 'run.lock'}: {os.strerror(code)}. Check that "
+        "the run folder is writable (permissions, a read-only or full file system).\n"
+    )
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the evaluation to {run / 'evaluation'}: {os.strerror(code)}" in err
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before

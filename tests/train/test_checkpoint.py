@@ -14,7 +14,7 @@ import torch
 from cnnzoo import fileio
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.checkpoint import CheckpointError, CheckpointStore, load_checkpoint_dir
-from cnnzoo.train.rundir import RunDirError, RunLock, prepare_run_dir
+from cnnzoo.train.rundir import RunDirError, RunLock, prepare_run_dir, read_lock
 
 
 def _weights(value: float) -> dict[str, torch.Tensor]:
@@ -201,5 +201,5 @@ def test_lock_refuses_a_live_owner_and_takes_over_a_stale_one(tmp_path: Path) ->
         sleeper.kill()
         sleeper.wait()
     with RunLock(tmp_path):  # the owner is gone: stale, taken over
-        assert (tmp_path / "run.lock").read_text() == str(os.getpid())
+        assert read_lock(tmp_path / "run.lock").pid == os.getpid()
     assert not (tmp_path / "run.lock").exists()

@@ -245,3 +245,43 @@ def test_resume_without_last_pointer_uses_the_newest_checkpoint(tmp_path: Path, 
     fit(resume=run)
     assert f"it now names {newest}, the newest" in capsys.readouterr().out
     assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_steps_wait_for_the_device_only_when_a_line_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread
+) -> None:
+    """No host sync per step: the values the trainer reads from tensors during an epoch
+    (`.item()`, `.tolist()`, `float()`, `int()`, `bool()`) are as many for 32 steps as for 8
+    when both log the same two lines (the first step and the last)."""
+    from cnnzoo.train import loop, progress
+
+    monkeypatch.setattr(progress, "LINE_INTERVAL", 1e9)
+    reads = {"n": 0, "counting": False}
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _real=real, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename  # the trainer's reads, not torch's
+            reads["n"] += reads["counting"] and f"cnnzoo{os.sep}train{os.sep}" in caller
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    real_epoch = loop._Training.train_epoch
+
+    def counted_epoch(self, stop, *, first):
+        reads["counting"] = True
+        try:
+            return real_epoch(self, stop, first=first)
+        finally:
+            reads["counting"] = False
+
+    monkeypatch.setattr(loop._Training, "train_epoch", counted_epoch)
+    counts = {}
+    for images in (128, 512):
+        reads["n"] = 0
+        out = str(tmp_path / f"{images}")
+        config = resolve_config("lenet5_modern", data=f"synthetic:{images}", epochs=1,
+                                batch_size=16, log_every=10**6, out=out)  # fmt: skip
+        assert fit(config).steps == images // 16
+        counts[images] = reads["n"]
+    assert counts[128] == counts[512] and counts[128] > 0, counts

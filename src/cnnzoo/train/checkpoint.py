@@ -71,7 +71,9 @@ class CheckpointStore:
                 checkpoint is untouched and `last` still points at it.
         """
         with self._explained(tag):
-            self.root.mkdir(parents=True, exist_ok=True)
+            if not self.root.is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                fsync_dir(self.root.parent)  # the new folder's entry survives a power loss
             final = self._unreferenced_folder(tag)
             tmp = self.root / f".tmp-{tag}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -116,11 +118,10 @@ class CheckpointStore:
         try:
             yield
         except OSError as err:
-            kept = self.path("last") if self.exists("last") else "none yet"
             raise CheckpointWriteError(
                 f"could not write checkpoint {self.root / tag}: {err.strerror or err}. The "
-                f"previous checkpoint is kept: {kept}. Free space (or fix the folder) and "
-                f"resume with: cnnzoo train --resume {self.root.parent}"
+                f"previous checkpoint is kept: {self.describe_last()}. Free space (or fix the "
+                f"folder) and resume with: cnnzoo train --resume {self.root.parent}"
             ) from err
 
     def _referenced(self) -> set[str] | None:
@@ -183,6 +184,10 @@ class CheckpointStore:
         if Path(name).name != name or name.startswith("."):
             raise CheckpointError(f"{path} points outside the checkpoint folder: {name!r}")
         return pointer
+
+    def describe_last(self) -> str:
+        """The path of the `last` checkpoint, or "none yet" (for messages)."""
+        return str(self.path("last")) if self.exists("last") else "none yet"
 
     def path(self, which: str = "last") -> Path:
         return self.root / self.read_pointer(which)["dir"]

@@ -73,6 +73,7 @@ class TrainConfig:
                     f"{name}={value!r} is not valid.{hint} Choose one of "
                     f"{', '.join(repr(c) for c in choices)}."
                 )
+        _check_positive(self)
         if self.max_memory is not None:
             from cnnzoo.analysis import parse_bytes
 
@@ -97,6 +98,26 @@ class TrainConfig:
 
 # Fields that `resolve_config` fills in; they are records, not options.
 DERIVED_FIELDS = ("recipe_lr", "lr_rule", "recipe_warmup_steps", "warmup_rule", "augment_applied")
+
+
+def _check_positive(config: TrainConfig) -> None:
+    """Values that would train nothing, or nothing sensible, are refused with the fix."""
+    from cnnzoo.errors import UsageError
+
+    wrong = []
+    if config.epochs < 1:
+        wrong.append(f"epochs={config.epochs} (--epochs) trains nothing: give 1 or more")
+    if config.batch_size < 1:
+        wrong.append(f"batch_size={config.batch_size} (--batch-size) must be 1 or more")
+    if not config.lr > 0:  # also refuses NaN
+        wrong.append(f"lr={config.lr} (--lr) must be above 0, e.g. the recipe's 0.1")
+    if config.max_steps is not None and config.max_steps < 1:
+        wrong.append(
+            f"max_steps={config.max_steps} (--max-steps) trains nothing: give 1 or more, or "
+            "leave it out to train every epoch"
+        )
+    if wrong:
+        raise UsageError("; ".join(wrong))
 
 
 def field_names() -> list[str]:

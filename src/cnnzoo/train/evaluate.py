@@ -12,15 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.data import DataSplits, make_transform, open_dataset
+from cnnzoo.errors import RunDirError
+from cnnzoo.fileio import atomic_write
 from cnnzoo.interop import StateDictMismatchError, check_state_dict
 from cnnzoo.registry import create_model, get_spec
-from cnnzoo.train.checkpoint import (
-    CheckpointError,
-    CheckpointStore,
-    atomic_write,
-    load_checkpoint_dir,
-)
+from cnnzoo.train.checkpoint import CheckpointError, load_checkpoint_dir
 from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.rundir import RunDir
 
 SPLITS = ("test", "val", "train")
 
@@ -36,17 +34,23 @@ class TrainedModel:
 def load_trained(path: str | Path, which: str = "best") -> TrainedModel:
     """Load a run directory's `best` (else `last`) checkpoint, or one checkpoint folder."""
     path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path} does not exist; name a run folder (runs/...) or a checkpoint")
     if (path / "meta.json").exists():
-        checkpoint, run_dir = path, path.parent.parent
-    elif (path / "config.json").exists():
-        store = CheckpointStore(path)
+        checkpoint, run = path, RunDir(path.parent.parent)
+    elif (run := RunDir(path)).holds_run():
+        store = run.checkpoints
+        if not (store.exists(which) or store.exists("last")):
+            raise CheckpointError(
+                f"{path} holds no checkpoint yet (its run stopped before one was written); "
+                f"resume it with: cnnzoo train --resume {path}"
+            )
         checkpoint = store.path(which if store.exists(which) else "last")
-        run_dir = path
     else:
         raise CheckpointError(
             f"{path} is neither a run directory (config.json) nor a checkpoint (meta.json)"
         )
-    saved = json.loads((run_dir / "config.json").read_text())
+    saved = run.read_saved()
     config = TrainConfig.from_dict(saved["config"])
     info = saved["data"]
     weights, _, meta = load_checkpoint_dir(checkpoint)
@@ -149,25 +153,10 @@ def evaluate(trained: TrainedModel, data_spec: str, split: str = "test") -> Eval
 
 
 def plot_confusion(evaluation: Evaluation, path: Path, title: str) -> None:
-    import matplotlib
+    """The confusion matrix as a PNG, written atomically (see `cnnzoo.train.plots`)."""
+    from cnnzoo.train.plots import plot_confusion as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(evaluation.classes)
-    size = min(12, 3 + 0.4 * n)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(evaluation.confusion, cmap="Blues")
-    if n <= 30:
-        ax.set_xticks(range(n), evaluation.classes, rotation=90)
-        ax.set_yticks(range(n), evaluation.classes)
-        for (i, j), value in np.ndenumerate(evaluation.confusion):
-            if value:
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    draw(evaluation.confusion, evaluation.classes, path, title)
 
 
 def _written_by_evaluate(report: Path) -> bool:
@@ -180,13 +169,12 @@ def _written_by_evaluate(report: Path) -> bool:
 
 
 def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) -> Path:
-    """Write `SPLIT.json` and `SPLIT-confusion.png` into the folder `out`; returns the PNG.
+    """Write `SPLIT.json` and `SPLIT-confusion.png` into the folder `out` (each atomically);
+    returns the PNG. `title` heads the confusion matrix: name the model, the data and the split.
 
     Raises:
         RunDirError: `out` cannot be created or written (nothing else was changed).
     """
-    from cnnzoo.train.rundir import RunDirError
-
     if split not in SPLITS:  # it names the files: never a path
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     out = Path(out)
@@ -199,9 +187,7 @@ def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) 
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tmp_png = png.with_name(f".{png.name}.tmp.png")
-        plot_confusion(evaluation, tmp_png, title)
-        tmp_png.replace(png)
+        plot_confusion(evaluation, png, title)
         atomic_write(report, json.dumps(evaluation.to_dict(), indent=2).encode())
     except OSError as err:
         raise RunDirError(
