@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cnnzoo.analysis import count_macs, count_parameters, meta_model
+from cnnzoo.errors import UsageError
 from cnnzoo.registry import ModelSpec, get_spec, list_models
 
 
@@ -74,7 +75,7 @@ def format_count(n: int) -> str:
 
 
 def render_rows(rows: list[ZooRow], fmt: str = "table") -> str:
-    """Render the zoo table as a terminal table, Markdown or CSV."""
+    """Render the zoo table as a terminal table, Markdown, CSV or JSON."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -83,12 +84,24 @@ def render_rows(rows: list[ZooRow], fmt: str = "table") -> str:
             c, h, w = r.input_size
             writer.writerow((r.name, r.family, r.paper, r.year, f"{c}x{h}x{w}", r.params, r.macs))
         return buffer.getvalue().rstrip("\n")
+    if fmt == "json":
+        import json
+
+        keys = ("model", "family", "paper", "year", "input", "params", "macs")
+        return json.dumps(
+            [
+                dict(zip(keys, (r.name, r.family, r.paper, r.year, list(r.input_size), r.params,
+                                r.macs), strict=True))
+                for r in rows
+            ],
+            indent=2,
+        )  # fmt: skip
     if fmt == "markdown":
         lines = ["| " + " | ".join(_HEADERS) + " |", "|---|---|---|---:|---|---:|---:|"]
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
         return "\n".join(lines)
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; use table, markdown or csv")
+        raise UsageError(f"unknown format {fmt!r}; use table, markdown, csv or json")
     table = Table(title=f"cnnzoo: {len(rows)} models", title_justify="left")
     for header in _HEADERS:
         table.add_column(header, justify="right" if header in ("params", "MACs") else "left")

@@ -52,7 +52,7 @@ def test_degradation_trains_every_arm_and_writes_figure_and_table(
 
 def test_unknown_experiment_suggests(capsys: pytest.CaptureFixture) -> None:
     assert main(["experiment", "degradatoin"]) == 2
-    assert "did you mean degradation" in capsys.readouterr().err
+    assert "Did you mean: degradation?" in capsys.readouterr().err
     assert set(EXPERIMENTS) == {"degradation", "stochastic-depth"}
 
 

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from cnnzoo.errors import UsageError
+
 __all__ = [
     "FoldedPair",
     "InferenceModel",
@@ -203,13 +205,13 @@ def optimize_for_inference(
         An `InferenceModel` taking the original input and returning fp32 outputs.
     """
     if precision not in _DTYPES:
-        raise ValueError(f"precision must be one of {', '.join(_DTYPES)}, got {precision!r}")
+        raise UsageError(f"precision must be one of {', '.join(_DTYPES)}, got {precision!r}")
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
     if precision == "bf16" and bf16_support(device) is None:
-        raise ValueError(
+        raise UsageError(
             f"bf16 is not natively supported on {device} (no AVX512-BF16/AMX CPU or CUDA bf16); "
             "it would be emulated and slower than fp32: use precision='fp32'"
         )

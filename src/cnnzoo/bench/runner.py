@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.bench.optimize import Precision, bf16_support, optimize_for_inference
+from cnnzoo.errors import UsageError
 from cnnzoo.registry import create_model, get_spec
 
 __all__ = ["Case", "Timing", "append_csv", "bench", "inference_case", "measure", "train_case"]
@@ -115,7 +116,7 @@ class Timing:
 
 def machine(device: torch.device | str = "cpu") -> dict[str, object]:
     """The CSV columns that say where a figure was measured."""
-    from cnnzoo.train.rundir import environment
+    from cnnzoo.provenance import environment
 
     env = environment()
     device = torch.device(device)
@@ -290,7 +291,7 @@ def torchvision_model(name: str) -> nn.Module:
     """torchvision's build of a registered architecture (random weights)."""
     spec = get_spec(name)
     if spec.torchvision_name is None:
-        raise ValueError(f"torchvision has no {name!r}")
+        raise UsageError(f"torchvision has no {name!r}")
     import torchvision
 
     return torchvision.models.get_model(
@@ -330,9 +331,9 @@ def bench(
         The timings, cnnzoo's first and the peer's after it, per batch size.
     """
     if mode not in ("inference", "train"):
-        raise ValueError(f"mode must be 'inference' or 'train', got {mode!r}")
+        raise UsageError(f"mode must be 'inference' or 'train', got {mode!r}")
     if against not in (None, "torchvision"):
-        raise ValueError(f"--against takes 'torchvision', got {against!r}")
+        raise UsageError(f"--against takes 'torchvision', got {against!r}")
     spec = get_spec(name)
     size = tuple(input_size or spec.input_size)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

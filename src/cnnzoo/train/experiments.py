@@ -16,7 +16,9 @@ from torch import nn
 
 from cnnzoo.data.datasets import open_dataset
 from cnnzoo.data.transforms import make_transform
-from cnnzoo.registry import closest_names, create_model, get_spec
+from cnnzoo.errors import UnknownNameError
+from cnnzoo.registry import create_model, get_spec
+from cnnzoo.suggest import did_you_mean
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.loop import fit
 from cnnzoo.train.plots import plot_training_curves
@@ -99,10 +101,10 @@ def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        close = closest_names(name, sorted(EXPERIMENTS))
-        raise KeyError(
-            f"unknown experiment {name!r}"
-            + (f"; did you mean {', '.join(close)}?" if close else "")
+        hint = did_you_mean(name, EXPERIMENTS)
+        raise UnknownNameError(
+            f"unknown experiment {name!r}."
+            + (f" {hint}" if hint else "")
             + f" Experiments: {', '.join(sorted(EXPERIMENTS))}."
         ) from None
 

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnzoo.registry import closest_names, get_spec
+from cnnzoo.errors import OptionError, UnknownNameError
+from cnnzoo.registry import get_spec
+from cnnzoo.suggest import closest, did_you_mean
 from cnnzoo.train.config import TrainConfig, field_names
 
 
@@ -203,9 +205,9 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        close = closest_names(name, sorted(RECIPES))
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(
+        hint = did_you_mean(name, RECIPES)
+        hint = f" {hint}" if hint else ""
+        raise UnknownNameError(
             f"unknown recipe {name!r}.{hint} Recipes: {', '.join(sorted(RECIPES))}."
         ) from None
 
@@ -244,8 +246,9 @@ def resolve_config(
     """A `TrainConfig` from the model's (or the named) recipe, then the overrides.
 
     Raises:
-        KeyError: unknown model or recipe.
-        TypeError: an override that is not a config field (the closest fields are suggested).
+        UnknownNameError: (a `KeyError`) unknown model or recipe.
+        OptionError: (a `TypeError`) an override that is not a config field (the closest
+            fields are suggested).
     """
     spec = get_spec(model)
     name = recipe or default_recipe(spec.family, spec.dataset)
@@ -253,8 +256,8 @@ def resolve_config(
     fields = set(field_names())
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        hints = {u: closest_names(u, sorted(fields), n=3) for u in unknown}
-        raise TypeError(
+        hints = {u: closest(u, fields, n=3) for u in unknown}
+        raise OptionError(
             "unknown training option(s): "
             + "; ".join(f"{u} (did you mean {', '.join(h) or 'none'}?)" for u, h in hints.items())
         )

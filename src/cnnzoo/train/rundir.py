@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from cnnzoo._version import __version__
 from cnnzoo.errors import RunDirError
 
 
@@ -121,24 +116,7 @@ class RunLock:
 
 
 def environment() -> dict[str, Any]:
-    """What produced a run: library, torch, Python and the machine."""
+    """What produced a run: library, torch, Python and the machine (`cnnzoo.provenance`)."""
+    from cnnzoo.provenance import environment as machine_record
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cnnzoo": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    return machine_record()
