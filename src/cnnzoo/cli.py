@@ -161,17 +161,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InputImageWarning)
         answers = predict(trained, args.images, args.top, invert=args.invert)
-    for warning in caught:
-        if issubclass(warning.category, InputImageWarning):
-            print(f"warning: {warning.message}", file=sys.stderr)
-        else:
-            warnings.showwarning(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputImageWarning)]
+    for w in caught:
+        if not issubclass(w.category, InputImageWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     for path, top in zip(args.images, answers, strict=True):
         print(path)
         for name, prob in top:
             print(f"  {prob:7.2%}  {name}")
+        for note in notes:
+            if note.startswith(f"{path} "):  # each warning below its own image's answer
+                sys.stdout.flush()
+                print(f"warning: {note}", file=sys.stderr)
     return 0
 
 

@@ -100,8 +100,9 @@ class Exported:
             f"x = np.asarray(Image.open(FILE).convert({mode!r}).resize(({w}, {h})), np.float32)"
             " / 255; "
             + ("x = x[None, None]; " if mode == "L" else "x = x.transpose(2, 0, 1)[None]; ")
-            + f"m = np.array({list(pre.mean)}, np.float32).reshape(1, {c}, 1, 1); "
-            + f"s = np.array({list(pre.std)}, np.float32).reshape(1, {c}, 1, 1); x = (x - m) / s"
+            + f"m = np.array([{_numbers(pre.mean)}], np.float32).reshape(1, {c}, 1, 1); "
+            + f"s = np.array([{_numbers(pre.std)}], np.float32).reshape(1, {c}, 1, 1); "
+            + "x = (x - m) / s"
         )
         if self.format == "onnx":
             return (
@@ -143,6 +144,10 @@ class Exported:
             f"input {batch} x {size})\nweights: {self.weights}\n"
             f"preprocessing: {pre.describe()}\nusage: {self.usage()}"
         )
+
+
+def _numbers(values: tuple[float, ...]) -> str:
+    return ", ".join(f"{v:.4g}" for v in values)
 
 
 def _identity(input_size: tuple[int, ...]) -> Preprocessing:
