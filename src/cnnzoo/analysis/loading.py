@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import nn
@@ -70,14 +71,17 @@ def load_model(target: str) -> nn.Module | str:
     return load_factory(target) if is_factory(target) else target
 
 
-def parse_input_size(text: str) -> tuple[int, int, int]:
-    """One input as CxHxW: '3x227x227' -> (3, 227, 227); commas and spaces also separate.
+def parse_input_size(text: str | Sequence[int]) -> tuple[int, int, int]:
+    """One input as CxHxW: '3x227x227' -> (3, 227, 227); commas and spaces also separate. A size
+    already parsed (the command line's `--input` type gives a tuple) is checked and returned.
 
     Raises:
         UsageError: not three positive whole numbers; for two (HxW) the message shows the
             CxHxW form with those sizes.
     """
-    parts = [p for p in re.split(r"[x,X*\s]+", str(text).strip()) if p]
+    if not isinstance(text, str):
+        text = "x".join(str(v) for v in text)
+    parts = [p for p in re.split(r"[x,X*\s]+", text.strip()) if p]
     numbers = all(p.isdigit() and int(p) > 0 for p in parts)
     if numbers and len(parts) == 3:
         c, h, w = (int(p) for p in parts)
