@@ -18,27 +18,40 @@ from typing import Any
 
 from cnnzoo._version import __version__
 
-__all__ = ["CPU_FEATURES", "cpuinfo", "environment", "git_commit"]
+__all__ = ["CPU_FEATURES", "cpu_record", "cpuinfo", "environment", "git_commit", "parse_cpuinfo"]
 
 # The instruction-set flags that decide which kernels run (and so the speed a figure reflects):
 # AVX2/FMA, AVX-512 and its bf16 extension, and Intel's AMX tiles.
 CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 
 
-@functools.cache
-def cpuinfo() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo ("model name", "flags", "cpu MHz", ...);
-    empty where the file does not exist (macOS, Windows)."""
+def parse_cpuinfo(text: str) -> dict[str, str]:
+    """The first processor's fields of a /proc/cpuinfo text ("model name", "flags", ...)."""
     info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() not in info:
             info[key.strip()] = value.strip()
     return info
+
+
+@functools.cache
+def cpuinfo() -> dict[str, str]:
+    """This machine's /proc/cpuinfo (`parse_cpuinfo`); empty where there is none (macOS,
+    Windows)."""
+    try:
+        return parse_cpuinfo(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return {}
+
+
+def cpu_record(info: dict[str, str]) -> dict[str, Any]:
+    """The CPU model and its kernel-relevant flags (`CPU_FEATURES`, in that order)."""
+    flags = set(info.get("flags", "").split())
+    return {
+        "cpu": info.get("model name") or platform.processor() or platform.machine(),
+        "cpu_flags": [f for f in CPU_FEATURES if f in flags],
+    }
 
 
 @functools.cache
@@ -56,6 +69,8 @@ def git_commit() -> str | None:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
+    if not git("ls-files", "--", "provenance.py"):  # an installed copy inside another repo
+        return None
     commit = git("rev-parse", "HEAD")
     if not commit:
         return None
@@ -68,8 +83,6 @@ def environment() -> dict[str, Any]:
     model, its kernel-relevant flags, logical cores, GPU)."""
     import torch
 
-    info = cpuinfo()
-    flags = set(info.get("flags", "").split())
     return {
         "cnnzoo": __version__,
         "git_commit": git_commit(),
@@ -77,8 +90,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "host": socket.gethostname(),
-        "cpu": info.get("model name") or platform.processor() or platform.machine(),
-        "cpu_flags": [f for f in CPU_FEATURES if f in flags],
+        **cpu_record(cpuinfo()),
         "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
