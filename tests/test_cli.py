@@ -43,7 +43,7 @@ def test_list_matches_substrings_sorts_naturally_and_writes_json(
     capsys: pytest.CaptureFixture,
 ) -> None:
     assert main(["list", "resnet1", "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     names = [row["model"] for row in rows]
     order = ["resnet18", "resnet101", "resnet110_cifar", "resnet1202_cifar"]
     assert sorted(order, key=names.index) == order  # numbers by value: 18 < 101 < 110 < 1202

@@ -73,9 +73,9 @@ CASES: list[tuple[str, list[str], int, str, list[str]]] = [
      "memory size must look like 8GiB or 512MB, got 'lots'", []),
     ("summary-missing-file", ["summary", "{tmp}/nope.py:make"], 2,
      "no such file: {tmp}/nope.py", []),
-    ("summary-missing-folder", ["summary", "{tmp}/no_run"], 2,
+    ("draw-missing-folder", ["draw", "{tmp}/no_run"], 2,
      "{tmp}/no_run is not a run directory (no such folder) nor path/to/file.py:factory", []),
-    ("summary-folder-without-run", ["summary", "{tmp}/empty"], 2,
+    ("draw-folder-without-run", ["draw", "{tmp}/empty"], 2,
      "{tmp}/empty is neither a run directory (config.json) nor a checkpoint (meta.json)", []),
     # draw
     ("draw-depth-negative", ["draw", "lenet5", "--depth", "-1"], 2,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cnnzoo import cliargs
 from cnnzoo._version import __version__
-from cnnzoo.errors import CnnzooError
+from cnnzoo.errors import CnnzooError, UsageError
 
 EXIT_USAGE = 2
 EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: an internal software error
@@ -90,8 +90,6 @@ def _parse_option(text: str) -> tuple[str, object]:
     """KEY=VALUE with VALUE read as a Python literal where it is one (0.5, True, 'A')."""
     import ast
 
-    from cnnzoo.errors import UsageError
-
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise UsageError(f"--model-opt takes KEY=VALUE, got {text!r}")
@@ -102,7 +100,6 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cnnzoo.errors import UsageError
     from cnnzoo.train import TrainingDiverged, TrainingInterrupted, distributed, fit
     from cnnzoo.train.recipes import resolve_config
 
@@ -219,11 +216,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from cnnzoo.analysis import parse_bytes, parse_input_size, summary
-    from cnnzoo.resolve import resolve
+    from cnnzoo.analysis import load_model, parse_bytes, parse_input_size, summary
 
     report = summary(
-        resolve(args.model).analyzable(),
+        load_model(args.model),
         parse_input_size(args.input) if args.input else None,
         batch_size=args.batch,
         depth=args.depth,
@@ -307,8 +303,6 @@ def _cmd_draw(args: argparse.Namespace) -> int:
 
     out = args.out
     if out is not None and out.suffix.lower() not in (".svg", ".png", ".pdf"):
-        from cnnzoo.errors import UsageError
-
         raise UsageError(f"--out names the diagram's file: .svg, .png or .pdf, not {out.name!r}")
     diagram = draw(resolve(args.model).analyzable(), args.input, depth=args.depth, focus=args.focus)
     out = out or Path(f"{diagram.model}.svg")
@@ -319,7 +313,6 @@ def _cmd_draw(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from cnnzoo.errors import UsageError
     from cnnzoo.registry import list_models
     from cnnzoo.resolve import resolve
     from cnnzoo.viz import write_report, write_reports

@@ -84,18 +84,18 @@ def render_rows(rows: list[ZooRow], fmt: str = "table") -> str:
             c, h, w = r.input_size
             writer.writerow((r.name, r.family, r.paper, r.year, f"{c}x{h}x{w}", r.params, r.macs))
         return buffer.getvalue().rstrip("\n")
-    if fmt == "json":
+    if fmt == "json":  # the shape of main's cnnzoo.table JSON: {"title", "columns", "rows"}
         import json
 
-        keys = ("model", "family", "paper", "year", "input", "params", "macs")
-        return json.dumps(
-            [
-                dict(zip(keys, (r.name, r.family, r.paper, r.year, list(r.input_size), r.params,
-                                r.macs), strict=True))
-                for r in rows
-            ],
-            indent=2,
-        )  # fmt: skip
+        keys = ["model", "family", "paper", "year", "input", "params", "macs"]
+        values = [(r.name, r.family, r.paper, r.year, list(r.input_size), r.params, r.macs)
+                  for r in rows]  # fmt: skip
+        data = {
+            "title": f"cnnzoo: {len(rows)} models",
+            "columns": keys,
+            "rows": [dict(zip(keys, v, strict=True)) for v in values],
+        }
+        return json.dumps(data, indent=2)
     if fmt == "markdown":
         lines = ["| " + " | ".join(_HEADERS) + " |", "|---|---|---|---:|---|---:|---:|"]
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
