@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,13 @@ import torch
 
 import cnnzoo
 
+# Without Graphviz's `dot` a drawing says what to install; with it, the drawing is written.
+NO_DOT = shutil.which("dot") is None
+DRAW = (
+    (2, "drawing needs the Graphviz program `dot`, which is not installed here")
+    if NO_DOT
+    else (0, "wrote {tmp}/g.svg")
+)
 CUDA_MESSAGE = (
     "there is no cuda:99 here"
     if torch.cuda.is_available()
@@ -84,6 +92,8 @@ CASES: list[tuple[str, list[str], int, str, list[str]]] = [
      "--out names the diagram's file: .svg, .png or .pdf, not 'd.txt'", ["{tmp}/d.txt"]),
     ("draw-out-in-a-file", ["draw", "lenet5", "--out", "{tmp}/file.txt/d.svg"], 2,
      "cannot write {tmp}/file.txt/d.svg: {tmp}/file.txt is a file, not a folder", []),
+    ("draw-graphviz", ["draw", "lenet5", "--out", "{tmp}/g.svg"], *DRAW,
+     ["{tmp}/g.svg"] if NO_DOT else []),
     ("draw-unknown", ["draw", "resnet5", "--out", "{tmp}/d.svg"], 2,
      "unknown model 'resnet5'", ["{tmp}/d.svg"]),
     # report

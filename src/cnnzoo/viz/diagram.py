@@ -172,7 +172,7 @@ class Diagram:
 
     def svg(self) -> str:
         """The rendered SVG text."""
-        return self.to_graphviz().pipe(format="svg").decode()
+        return _render(self.to_graphviz(), "svg").decode()
 
     def save(self, path: str | Path) -> Path:
         """Render to `path`; the format follows its suffix (.svg, .png or .pdf)."""
@@ -181,8 +181,21 @@ class Diagram:
         if fmt not in ("svg", "png", "pdf"):
             raise UsageError(f"the diagram is written as .svg, .png or .pdf, not {path.name!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.to_graphviz().pipe(format=fmt))
+        path.write_bytes(_render(self.to_graphviz(), fmt))
         return path
+
+
+def _render(graph, fmt: str) -> bytes:
+    """Graphviz's output; a missing `dot` program is the user's to install, not a bug."""
+    import graphviz
+
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise UsageError(
+            "drawing needs the Graphviz program `dot`, which is not installed here: install "
+            "Graphviz (apt install graphviz, brew install graphviz or conda install graphviz)"
+        ) from None
 
 
 def _legend(title: str) -> str:
