@@ -66,14 +66,57 @@ def test_unexportable_model_says_why(tmp_path):
         export_model(Unexportable(), input_size=(1, 4, 4), out=tmp_path / "u.onnx")
 
 
-def test_cli_export_prints_path_size_usage(tmp_path, capsys):
+def test_cli_export_prints_path_size_weights_preprocessing_usage(tmp_path, capsys):
     from cnnzoo.cli import main
 
     out = tmp_path / "lenet.pt"
     assert main(["export", "lenet5", "--format", "torchscript", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert str(out) in printed and "KiB" in printed and "usage: import torch" in printed
+    printed = capsys.readouterr()
+    assert str(out) in printed.out and "KiB" in printed.out
+    assert "weights: random initialization" in printed.out
+    assert "preprocessing: grayscale pixels / 255, resized to the input size" in printed.out
+    assert "usage: import numpy as np, torch" in printed.out and "torch.jit.load" in printed.out
+    assert "warning: lenet5 is exported with random weights (random initialization)" in (
+        printed.err
+    )
     assert main(["export", "lenet5", "--format", "onnx", "--input", "1x2x2"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("out", "format", "written"),
+    [("m.onnx", None, "onnx"), ("m.pt", None, "torchscript"), ("m.ts", None, "torchscript"),
+     ("m.ts", "torchscript", "torchscript"), (None, None, "onnx"),
+     (None, "torchscript", "torchscript")],
+)  # fmt: skip
+def test_format_follows_the_extension(out, format, written):
+    from cnnzoo.export import choose_format
+
+    assert choose_format(format, out) == written
+
+
+def test_format_and_extension_must_agree(tmp_path):
+    with pytest.raises(ExportError, match="names a torchscript file but --format is onnx"):
+        export_model("lenet5", "onnx", out=tmp_path / "m.pt")
+    with pytest.raises(ExportError, match="cannot tell the format from"):
+        export_model("lenet5", out=tmp_path / "m.bin")
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_torchscript_and_onnx_carry_their_metadata(tmp_path):
+    from cnnzoo.export import read_metadata
+
+    for name in ("m.ts", "m.onnx"):
+        exported = export_model("resnet20_cifar", out=tmp_path / name)
+        meta = read_metadata(exported.path)
+        assert meta == exported.metadata
+        assert meta["cnnzoo.model"] == "resnet20_cifar"
+        assert meta["cnnzoo.input_size"] == "3x32x32" and meta["cnnzoo.layout"] == "NCHW"
+        assert meta["cnnzoo.channel_order"] == "RGB"
+        assert meta["cnnzoo.weights"] == "random initialization"
+        assert meta["cnnzoo.mean"] == "[0.0, 0.0, 0.0]" and meta["cnnzoo.std"] == "[1.0, 1.0, 1.0]"
+        assert meta["cnnzoo.classes"] == "null" and meta["cnnzoo.version"] == cnnzoo.__version__
+    loaded = torch.jit.load(str(tmp_path / "m.ts"))  # the extra file leaves the model as it was
+    assert loaded(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
 def test_trained_run_directory_exports_its_weights(tmp_path):

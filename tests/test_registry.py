@@ -8,16 +8,39 @@ import pytest
 import torch
 
 import cnnzoo
+from cnnzoo.errors import OptionError, UnknownNameError, UsageError
+from cnnzoo.registry import _REGISTRY, natural_key
 
 
-def test_list_models_is_sorted_and_filters_by_glob() -> None:
+def test_list_models_sorts_naturally_and_filters_by_glob_or_substring() -> None:
     names = cnnzoo.list_models()
-    assert names == sorted(names) and len(names) == len(set(names))
-    assert cnnzoo.list_models("vgg*") == [
-        "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-    ]  # fmt: skip
+    assert len(names) == len(set(names)) and set(names) == set(_REGISTRY)
+    assert names == sorted(names, key=natural_key)
+    cifar = cnnzoo.list_models("resnet*_cifar")
+    assert (
+        cifar.index("resnet20_cifar")
+        < cifar.index("resnet56_cifar")
+        < cifar.index("resnet110_cifar")
+    )  # numbers by value, not resnet110 before resnet20
+    vgg = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+    assert cnnzoo.list_models("vgg*") == vgg
+    assert cnnzoo.list_models("vgg") == vgg  # a plain word matches as a substring
+    assert cnnzoo.list_models("VGG16") == ["vgg16", "vgg16_bn"]
+    assert cnnzoo.list_models("_bn") == [n for n in vgg if n.endswith("_bn")]
     assert "resnet20_cifar" in cnnzoo.list_models("*_cifar")
-    assert cnnzoo.list_models("no_such_*") == []
+    assert cnnzoo.list_models("no_such_*") == [] and cnnzoo.list_models("no_such") == []
+
+
+def test_registry_errors_are_usage_errors_of_the_old_types() -> None:
+    """The CLI prints a UsageError as one line; Python callers who caught KeyError / TypeError
+    keep working, and the message is not quoted as KeyError's own would be."""
+    with pytest.raises(UnknownNameError) as info:
+        cnnzoo.get_spec("resnet5")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, UsageError)
+    assert str(info.value).startswith("unknown model 'resnet5'. Did you mean: resnet50")
+    with pytest.raises(OptionError) as info:
+        cnnzoo.create_model("lenet5", num_class=3)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, UsageError)
 
 
 def test_unknown_name_suggests_the_closest() -> None:

@@ -1,6 +1,12 @@
 """cnnzoo: the classic CNN architectures, faithful to their papers, runnable, measurable and
-trainable."""
+trainable.
 
+The package face: importing `cnnzoo` imports every family module (`cnnzoo.models`), which
+registers their specs, as torchvision's and timm's package faces do. The registry itself imports no
+model.
+"""
+
+from cnnzoo import models  # noqa: F401  (registers every family's specs)
 from cnnzoo._version import __version__
 from cnnzoo.analysis import summary
 from cnnzoo.bench import optimize_for_inference

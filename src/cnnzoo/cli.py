@@ -1,28 +1,76 @@
-"""The `cnnzoo` command. Thin: parses arguments and calls the library."""
+"""The `cnnzoo` command. Thin: parses arguments and calls the library.
+
+Exit status: 0 done; 1 the command ran but found nothing or a failure it reports (`list` with no
+match, `summary` of a model that fails at its input), or the system refused (a disk or permission
+error); 2 a usage error (a bad flag or name, bad data, a checkpoint or run folder that cannot be
+used: any `cnnzoo.errors.CnnzooError`), printed as one or two lines; 130 interrupted; 70
+(`EX_SOFTWARE`) a bug in cnnzoo, printed with its traceback and where to report it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cnnzoo import zoo
+from cnnzoo import cliargs
+from cnnzoo._version import __version__
+from cnnzoo.errors import CnnzooError, UsageError
+
+EXIT_USAGE = 2
+EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: an internal software error
+BUG_REPORT = (
+    "this is a bug in cnnzoo, not a mistake in your command. Please report it on the cnnzoo "
+    "issue tracker (the project's GitHub issues) with the command line and the traceback above; "
+    f"cnnzoo {__version__}"
+)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(path: str | Path | None) -> Iterator[None]:
+    """Remove what a command created at `path` (a file or a folder) if it fails; anything that
+    was there before is left as it was."""
+    target = Path(path) if path is not None else None
+    existed = target is None or target.exists() or target.is_symlink()
+    try:
+        yield
+    except BaseException:
+        if not existed and target is not None:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        raise
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from cnnzoo import zoo
+    from cnnzoo.registry import list_models
+    from cnnzoo.suggest import did_you_mean
+
     rows = zoo.zoo_rows(args.pattern)
     if not rows:
-        print(f"no model matches {args.pattern!r}; run `cnnzoo list` to see all", file=sys.stderr)
+        hint = did_you_mean(args.pattern, list_models())
+        print(
+            f"no model matches {args.pattern!r}.{' ' + hint if hint else ''} "
+            "Run `cnnzoo list` to see all.",
+            file=sys.stderr,
+        )
         return 1
     print(zoo.render_rows(rows, args.format))
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from cnnzoo import zoo
+
     print(zoo.describe(args.name))
     return 0
 
@@ -44,7 +92,7 @@ def _parse_option(text: str) -> tuple[str, object]:
 
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--model-opt takes KEY=VALUE, got {text!r}")
+        raise UsageError(f"--model-opt takes KEY=VALUE, got {text!r}")
     try:
         return key, ast.literal_eval(raw)
     except (ValueError, SyntaxError):
@@ -76,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
             result = fit(resume=args.resume, force=args.force)
         else:
             if not args.model:
-                raise ValueError("name a MODEL to train, or --resume RUN_DIR")
+                raise UsageError("name a MODEL to train, or --resume RUN_DIR")
             config = resolve_config(
                 args.model, data=args.data or "digits", recipe=args.recipe,
                 **_train_overrides(args),
@@ -155,13 +203,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import warnings
+
     from cnnzoo.train.evaluate import load_trained, predict
+    from cnnzoo.train.image_check import InputImageWarning
 
     trained = load_trained(args.checkpoint)
-    for path, top in zip(args.images, predict(trained, args.images, args.top), strict=True):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputImageWarning)
+        answers = predict(trained, args.images, args.top, invert=args.invert)
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputImageWarning)]
+    for w in caught:
+        if not issubclass(w.category, InputImageWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for path, top in zip(args.images, answers, strict=True):
         print(path)
         for name, prob in top:
             print(f"  {prob:7.2%}  {name}")
+        for note in notes:
+            if note.startswith(f"{path} "):  # each warning below its own image's answer
+                sys.stdout.flush()
+                print(f"warning: {note}", file=sys.stderr)
     return 0
 
 
@@ -214,27 +276,24 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         elif kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         elif typing.get_origin(kind) is tuple:
-            p.add_argument(flag, type=_float_list, default=None, help="comma-separated")
+            p.add_argument(flag, type=cliargs.float_list, default=None, help="comma-separated")
         elif args and typing.get_origin(args[0]) is typing.Literal:
             p.add_argument(flag, choices=typing.get_args(args[0]), default=None)
         else:
             p.add_argument(flag, type=args[0] if args else kind, default=None)
 
 
-def _float_list(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v)
-
-
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from cnnzoo.analysis import load_model, parse_bytes, parse_input_size, summary
+    from cnnzoo.analysis import parse_bytes, parse_input_size, summary
     from cnnzoo.errors import UsageError
+    from cnnzoo.resolve import resolve
 
     if args.depth is not None and args.depth < 0:
         raise UsageError(f"--depth must be 0 or more (1: the model's children), got {args.depth}")
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
     options = dict(_parse_option(o) for o in args.model_opt)
-    model = load_model(args.model)
+    model = resolve(args.model).analyzable()
     input_size = parse_input_size(args.input) if args.input else None
     if isinstance(model, str) and options:
         from cnnzoo.analysis import meta_model
@@ -285,12 +344,12 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
-        from cnnzoo.registry import closest_names
+        from cnnzoo.suggest import closest
 
         choice = re.search(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)", message)
         if choice:
             valid = [c.strip().strip("'") for c in choice.group(2).split(",")]
-            close = closest_names(choice.group(1), valid, n=3)
+            close = closest(choice.group(1), valid, n=3)
             message += f". Did you mean: {', '.join(close)}?" if close else ""
         elif message.startswith("unrecognized arguments"):
             options = {o for a in self._actions for o in a.option_strings}
@@ -299,58 +358,66 @@ class _Parser(argparse.ArgumentParser):
                 sub = action.choices.get(chosen)
                 options |= {o for a in (sub._actions if sub else ()) for o in a.option_strings}
             for token in message.partition(":")[2].split():
-                close = closest_names(token.split("=")[0], sorted(options), n=1)
+                close = closest(token.split("=")[0], options, n=1)
                 if token.startswith("-") and close:
                     message += f" (did you mean {close[0]} instead of {token}?)"
-        super().error(message)
+        # Two lines, as every usage error: what is wrong, and where the flags are explained.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\nRun `{self.prog} -h` for help.\n")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from cnnzoo.analysis import parse_input_size
-    from cnnzoo.export import export_model
+    from cnnzoo.export import choose_format, export_model
+    from cnnzoo.resolve import RANDOM_INIT, resolve
 
-    exported = export_model(
-        args.model,
-        args.format,
-        input_size=parse_input_size(args.input) if args.input else None,
-        dynamic_batch=args.dynamic_batch,
-        out=args.out,
-    )
+    format = choose_format(args.format, args.out)  # before any work: a mismatch is refused
+    target = resolve(args.model)
+    if target.weights == RANDOM_INIT:
+        print(
+            f"warning: {target.name} is exported with random weights (random initialization); "
+            "to export trained weights, name a run directory (cnnzoo export runs/NAME)",
+            file=sys.stderr,
+        )
+    with _removed_on_failure(args.out):
+        exported = export_model(
+            target,
+            format,
+            input_size=args.input,
+            dynamic_batch=args.dynamic_batch,
+            out=args.out,
+        )
     print(exported.describe())
     return 0
 
 
 def _cmd_draw(args: argparse.Namespace) -> int:
-    from cnnzoo.analysis import load_model, parse_input_size
+    from cnnzoo.resolve import resolve
     from cnnzoo.viz import draw
 
-    diagram = draw(
-        load_model(args.model),
-        parse_input_size(args.input) if args.input else None,
-        depth=args.depth,
-        focus=args.focus,
-    )
-    path = diagram.save(args.out or f"{diagram.model}.svg")
+    out = args.out
+    if out is not None and out.suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise UsageError(f"--out names the diagram's file: .svg, .png or .pdf, not {out.name!r}")
+    diagram = draw(resolve(args.model).analyzable(), args.input, depth=args.depth, focus=args.focus)
+    out = out or Path(f"{diagram.model}.svg")
+    with _removed_on_failure(out):
+        path = diagram.save(out)
     print(f"wrote {path} ({len(diagram.nodes)} nodes, {len(diagram.edges)} edges)")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from cnnzoo.registry import list_models
+    from cnnzoo.resolve import resolve
     from cnnzoo.viz import write_report, write_reports
 
     if args.all == bool(args.model):
-        raise ValueError("name one MODEL, or give --all")
-    if args.all:
-        path = write_reports(list_models(), args.out or "report")
-    else:
-        path = write_report(args.model, args.out or "report")
+        raise UsageError("name one MODEL, or give --all")
+    if args.model and resolve(args.model).kind != "registered":  # fails before writing
+        raise UsageError(f"report takes a registered model name, not {args.model!r}")
+    out = args.out or Path("report")
+    with _removed_on_failure(out):
+        path = write_reports(list_models(), out) if args.all else write_report(args.model, out)
     print(f"wrote {path}")
     return 0
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -442,15 +509,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnnzoo",
         description="The classic CNN architectures: runnable, measurable and trainable.",
     )
+    parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="the zoo: every model with its paper, parameters and MACs")
-    p.add_argument("pattern", nargs="?", help="glob pattern, e.g. 'resnet*'")
-    p.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
+    p.add_argument(
+        "pattern", nargs="?", help="part of a name ('vgg') or a glob pattern ('resnet*_cifar')"
+    )
+    p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("info", help="a model's spec: paper, input, results, deviations")
-    p.add_argument("name")
+    p.add_argument("name", help="registered model name")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("train", help="train a model with its paper's recipe")
@@ -488,10 +558,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the JSON and PNG (default RUN_DIR/evaluation)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify image files with a trained model")
-    p.add_argument("checkpoint", help="run directory or checkpoint folder")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--top", type=int, default=5)
+    p = sub.add_parser(
+        "predict",
+        help="classify image files with a trained model",
+        description=(
+            "Classify image files with a trained run. Each image is converted to the model's "
+            "channels (grayscale for 1-channel models such as LeNet, RGB otherwise), resized to "
+            "its input size (e.g. 1x32x32) and normalized with the training data's mean and "
+            "std. The model expects images like its training data: the digits are light strokes "
+            "on a dark background (white on black). Each image's brightness and background "
+            "polarity are compared with the training images', with a warning when they differ; "
+            "a black-on-white digit needs --invert."
+        ),
+    )
+    p.add_argument(
+        "checkpoint", type=cliargs.existing_dir, help="run directory or checkpoint folder"
+    )
+    p.add_argument("images", nargs="+", type=cliargs.existing_file, help="image files")
+    p.add_argument(
+        "--top", type=cliargs.positive_int, default=5, help="classes to show (default 5)"
+    )
+    p.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the images first (black-on-white digits for a white-on-black model)",
+    )
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
@@ -578,31 +669,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=("sgd", "sgd_momentum", "adam"), default="adam")
     p.set_defaults(func=_cmd_summary)
 
-    p = sub.add_parser("export", help="write a model as ONNX or TorchScript")
+    p = sub.add_parser(
+        "export",
+        help="write a model as ONNX or TorchScript, with its preprocessing in the file",
+    )
     p.add_argument("model", help="registered name, run directory, or path/to/file.py:factory")
-    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
-    p.add_argument("--input", help="example input as CxHxW (default: the spec's)")
+    p.add_argument(
+        "--format",
+        choices=("onnx", "torchscript"),
+        help="default: from --out's extension (.onnx; .pt or .ts), else onnx",
+    )
+    p.add_argument(
+        "--input", type=cliargs.input_size, help="example input as CxHxW (default: the spec's)"
+    )
     p.add_argument("--dynamic-batch", action="store_true", help="leave the batch size free")
-    p.add_argument("--out", help="file to write (default NAME.onnx / NAME.pt)")
+    p.add_argument(
+        "--out",
+        type=cliargs.output_file,
+        help="FILE.onnx, FILE.pt or FILE.ts (default NAME.onnx / NAME.pt)",
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("draw", help="the network's dataflow graph, rendered with Graphviz")
-    p.add_argument("model", help="registered name, or path/to/file.py:factory")
-    p.add_argument("--input", help="one input as CxHxW (default: the spec's)")
-    p.add_argument("--depth", type=int, help="collapse modules nested deeper into their blocks")
+    p.add_argument("model", help="registered name, run directory, or path/to/file.py:factory")
+    p.add_argument(
+        "--input", type=cliargs.input_size, help="one input as CxHxW (default: the spec's)"
+    )
+    p.add_argument(
+        "--depth",
+        type=cliargs.non_negative_int,
+        help="collapse modules nested deeper into their blocks",
+    )
     p.add_argument("--focus", metavar="MODULE", help="only the layers inside MODULE")
-    p.add_argument("--out", help="FILE.svg, .png or .pdf (default NAME.svg)")
+    p.add_argument(
+        "--out", type=cliargs.output_file, help="FILE.svg, .png or .pdf (default NAME.svg)"
+    )
     p.set_defaults(func=_cmd_draw)
 
     p = sub.add_parser("report", help="a self-contained HTML page per model")
     p.add_argument("model", nargs="?", help="registered name")
     p.add_argument("--all", action="store_true", help="every model, and an index page")
-    p.add_argument("--out", help="folder to write into (default ./report)")
+    p.add_argument("--out", type=cliargs.output_dir, help="folder to write into (default ./report)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="time a model (inference or training), against torchvision")
     p.add_argument("model", help="registered name")
-    p.add_argument("--batch", type=_int_list, default=(1, 16), help="comma-separated sizes")
+    p.add_argument(
+        "--batch", type=cliargs.positive_int_list, default=(1, 16), help="comma-separated sizes"
+    )
     p.add_argument("--mode", choices=("inference", "train"), default="inference")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--channels-last", action="store_true")
@@ -618,10 +732,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fp32", "bf16", "auto"),
         help="optimize_for_inference on cnnzoo's model and the torchvision peer alike",
     )
-    p.add_argument("--repeat", type=int, default=10, help="timed repetitions per case")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls first")
-    p.add_argument("--input", help="one input as CxHxW (default: the spec's)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument(
+        "--repeat", type=cliargs.positive_int, default=10, help="timed repetitions per case"
+    )
+    p.add_argument("--warmup", type=cliargs.non_negative_int, default=2, help="untimed calls first")
+    p.add_argument(
+        "--input", type=cliargs.input_size, help="one input as CxHxW (default: the spec's)"
+    )
+    p.add_argument(
+        "--device", type=cliargs.device, help="cpu or cuda (default: cuda when available)"
+    )
     p.add_argument("--out", help="CSV file to append the rows to")
     p.set_defaults(func=_cmd_bench)
 
@@ -643,11 +763,20 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="models side by side: accuracy, params, MACs, memory, speed; charts"
     )
     p.add_argument("models", nargs="*", help="names or glob patterns (default: all)")
-    p.add_argument("--input", help="one input as CxHxW (default: each model's spec)")
-    p.add_argument("--batch", type=int, default=32, help="batch of the training-memory estimate")
+    p.add_argument(
+        "--input", type=cliargs.input_size, help="one input as CxHxW (default: each model's spec)"
+    )
+    p.add_argument(
+        "--batch",
+        type=cliargs.positive_int,
+        default=32,
+        help="batch of the training-memory estimate",
+    )
     p.add_argument("--measure", action="store_true", help="time latency and throughput here")
-    p.add_argument("--throughput-batch", type=int, default=16)
-    p.add_argument("--repeat", type=int, default=5, help="timed repetitions with --measure")
+    p.add_argument("--throughput-batch", type=cliargs.positive_int, default=16)
+    p.add_argument(
+        "--repeat", type=cliargs.positive_int, default=5, help="timed repetitions with --measure"
+    )
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
     p.add_argument("--out", help="folder for the table (CSV, JSON, Markdown) and charts")
     p.set_defaults(func=_cmd_compare)
@@ -661,22 +790,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # from cnnzoo.errors, not the trainer: its modules load inside `train`, which handles Ctrl-C
-    from cnnzoo.errors import CheckpointError, RunDirError
-
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (see the module docstring)."""
+    args = build_parser().parse_args(argv)  # a bad flag exits 2 here, before any work
+    command = f"cnnzoo {args.command}"
     try:
         return args.func(args)
     except BrokenPipeError:  # `cnnzoo ... | head` closed the pipe: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
-    except (KeyError, TypeError, ValueError, CheckpointError, RunDirError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"cnnzoo {args.command}: {message}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a full disk or a permission problem outside the checkpoints
-        print(f"cnnzoo {args.command}: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except CnnzooError as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:  # a full disk or a permission problem: the system said no
+        where = f" ({err.filename})" if err.filename and str(err.filename) not in str(err) else ""
+        print(f"{command}: {err}{where}", file=sys.stderr)
         return 1
+    except Exception:
+        traceback.print_exc()
+        print(f"{command}: {BUG_REPORT}", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.errors import UsageError
 from cnnzoo.fileio import atomic_write_text
 from cnnzoo.formatting import format_count
 from cnnzoo.registry import ModelSpec, get_spec, list_models
@@ -384,7 +385,7 @@ def _resolve(models: str | Sequence[str] | None) -> list[str]:
     for item in models:
         matched = list_models(item) if any(c in item for c in "*?[") else [get_spec(item).name]
         if not matched:
-            raise ValueError(f"no model matches {item!r}; run `cnnzoo list` to see all")
+            raise UsageError(f"no model matches {item!r}; run `cnnzoo list` to see all")
         names += [n for n in matched if n not in names]
     return names
 

@@ -2,13 +2,17 @@
 
 A spec says which paper a network comes from, how to build it (`builder` called with the fixed
 `arch` arguments), what it should measure (parameters, MACs) and where it departs from the paper.
+
+As in torchvision and timm, the registry imports no model: the family modules register their
+specs when they are imported, and the package face (`cnnzoo/__init__.py`) imports them all. Of
+cnnzoo it imports only the two leaves that import nothing themselves (`errors`, `suggest`).
 """
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -16,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+
+from cnnzoo.errors import OptionError, UnknownNameError, UsageError
+from cnnzoo.suggest import closest, did_you_mean
 
 __all__ = [
     "ModelSpec",
@@ -112,50 +119,53 @@ _REGISTRY: dict[str, ModelSpec] = {}
 def register(spec: ModelSpec) -> ModelSpec:
     """Add a spec to the registry; a name can be registered once."""
     if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is already registered")
+        raise UsageError(f"model {spec.name!r} is already registered")
     if spec.name != spec.name.lower():
-        raise ValueError(f"registry names are lowercase, got {spec.name!r}")
+        raise UsageError(f"registry names are lowercase, got {spec.name!r}")
     _REGISTRY[spec.name] = spec
     return spec
 
 
-def _ensure_loaded() -> None:
-    # Importing the family modules registers their specs.
-    from cnnzoo import models  # noqa: F401
+def natural_key(name: str) -> tuple:
+    """Sort key that orders the numbers inside names by value: resnet20 < resnet56 < resnet110."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted registered names, optionally filtered by a glob pattern such as ``"resnet*"``."""
-    _ensure_loaded()
-    names = sorted(_REGISTRY)
+    """Registered names in natural order (resnet20 < resnet110), optionally filtered.
+
+    Args:
+        pattern: a glob such as ``"resnet*"`` (when it holds ``*``, ``?`` or ``[``), else a
+            substring such as ``"vgg"``; case is ignored.
+    """
+    names = sorted(_REGISTRY, key=natural_key)
     if pattern is None:
         return names
-    return [n for n in names if fnmatch.fnmatchcase(n, pattern.lower())]
+    query = pattern.lower()
+    if any(ch in query for ch in "*?["):
+        return [n for n in names if fnmatch.fnmatchcase(n, query)]
+    return [n for n in names if query in n]
 
 
 def closest_names(name: str, candidates: list[str], n: int = 5) -> list[str]:
-    """The registered names a user most likely meant: prefix matches first, then near spellings."""
-    query = name.lower()
-    prefixed = sorted((c for c in candidates if c.startswith(query)), key=lambda c: (len(c), c))
-    close = difflib.get_close_matches(query, candidates, n=n, cutoff=0.5)
-    ordered = list(dict.fromkeys(prefixed[:n] + close))
-    return ordered[:n]
+    """The names a user most likely meant (`cnnzoo.suggest.closest`; kept for callers)."""
+    return closest(name, candidates, n)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The spec of a registered model.
 
     Raises:
-        KeyError: the name is not registered; the message suggests the closest names.
+        UnknownNameError: (a `KeyError`) the name is not registered; the message suggests the
+            closest names.
     """
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
-    except KeyError:
-        suggestions = closest_names(name, sorted(_REGISTRY))
-        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        raise KeyError(
-            f"unknown model {name!r}.{hint} Run `cnnzoo list` to see all models."
+    except (KeyError, TypeError):
+        hint = did_you_mean(str(name), _REGISTRY)
+        raise UnknownNameError(
+            f"unknown model {name!r}.{' ' + hint if hint else ''} "
+            "Run `cnnzoo list` to see all models."
         ) from None
 
 
@@ -168,16 +178,16 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
             ``in_chans`` or ``zero_init_residual``; `get_spec(name).overrides()` lists them.
 
     Raises:
-        KeyError: unknown name.
-        TypeError: an unknown override, or an override of the wrong type.
+        UnknownNameError: (a `KeyError`) unknown name.
+        OptionError: (a `TypeError`) an unknown override, or an override of the wrong type.
     """
     spec = get_spec(name)
     allowed = spec.overrides()
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
-        close = [c for u in unknown for c in closest_names(u, sorted(allowed), n=1)]
+        close = [c for u in unknown for c in closest(u, allowed, n=1)]
         hint = f"Did you mean: {', '.join(close)}? " if close else ""
-        raise TypeError(
+        raise OptionError(
             f"{name}: unknown override(s) {', '.join(unknown)}. {hint}"
             f"Valid overrides: {', '.join(sorted(allowed))}."
         )
@@ -189,7 +199,7 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
 def _check_type(model: str, key: str, value: Any, annotation: Any) -> None:
     if annotation is inspect.Parameter.empty or _matches(value, annotation):
         return
-    raise TypeError(
+    raise OptionError(
         f"{model}: override {key}={value!r} has the wrong type; expected {_describe(annotation)}."
     )
 

@@ -81,8 +81,8 @@ def test_synthetic_is_deterministic_from_the_seed():
 @pytest.mark.parametrize(
     ("spec", "kwargs", "message"),
     [
-        ("cifar", {}, "unknown data set 'cifar' in data spec 'cifar'. Did you mean 'cifar10'?"),
-        ("imagenet:/data", {}, "Did you mean 'imagefolder'?"),
+        ("cifar", {}, "unknown data set 'cifar' in data spec 'cifar'. Did you mean: cifar10?"),
+        ("imagenet:/data", {}, "Did you mean: imagefolder?"),
         ("mnist", {}, "Valid forms: digits, cifar10:DIR, cifar100:DIR, imagefolder:DIR"),
         ("cifar100", {}, "cifar100 needs the data's folder: 'cifar100:DIR'"),
         ("digits:/tmp", {}, "digits takes no folder"),

@@ -7,6 +7,7 @@ nothing that hangs: every example runs under a time limit.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import signal
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
+from cnnzoo import cliargs
 from cnnzoo.analysis import summary
 from cnnzoo.data import DataError, open_dataset
 from data.writers import write_cifar  # tests/data/writers.py (tests/ is on sys.path)
@@ -201,3 +203,32 @@ def test_the_fuzzed_folders_are_valid_before_mutation(archives: dict[str, Path])
     for spec in ("python", "binary"):
         _read_everything(f"cifar10:{archives[spec]}")
     _read_everything(f"imagefolder:{archives['images']}")
+
+
+# -- the command line's argument types ----------------------------------------------------------
+
+ARGUMENT_TYPES = {
+    "positive_int": (cliargs.positive_int, lambda v: isinstance(v, int) and v >= 1),
+    "non_negative_int": (cliargs.non_negative_int, lambda v: isinstance(v, int) and v >= 0),
+    "positive_int_list": (
+        cliargs.positive_int_list,
+        lambda v: v and all(isinstance(i, int) and i >= 1 for i in v),
+    ),
+    "float_list": (cliargs.float_list, lambda v: v and all(isinstance(f, float) for f in v)),
+    "input_size": (cliargs.input_size, lambda v: len(v) == 3 and min(v) >= 1),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ARGUMENT_TYPES))
+@settings(FUZZ, max_examples=200)
+@given(text=st.one_of(st.text(max_size=12), st.from_regex(r"-?[0-9x, ]{0,10}", fullmatch=True)))
+def test_argument_types_parse_or_say_what_they_expected(kind: str, text: str) -> None:
+    """Any text gives a valid value or an `ArgumentTypeError` whose message argparse prints as
+    is (never a ValueError, which argparse would report with the function's internal name)."""
+    parse, valid = ARGUMENT_TYPES[kind]
+    try:
+        value = parse(text)
+    except argparse.ArgumentTypeError as err:
+        assert str(err) and parse.__name__ not in str(err)
+    else:
+        assert valid(value), value

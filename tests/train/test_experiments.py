@@ -262,7 +262,7 @@ def test_bad_counts_are_refused(tmp_path: Path) -> None:
 
 def test_unknown_experiment_suggests(capsys: pytest.CaptureFixture) -> None:
     assert main(["experiment", "degradatoin"]) == 2
-    assert "did you mean degradation" in capsys.readouterr().err
+    assert "Did you mean: degradation?" in capsys.readouterr().err
     assert set(EXPERIMENTS) == {"degradation", "stochastic-depth", "construction"}
 
 

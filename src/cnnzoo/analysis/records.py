@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from cnnzoo.analysis.formulas import Window
 from cnnzoo.analysis.receptive_field import RF
+from cnnzoo.errors import UsageError
 
 # Optimizer state kept per trainable parameter, in parameter-sized tensors.
 OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adam": 2}
@@ -198,7 +199,7 @@ class Totals:
             batch_size: the batch to estimate for; defaults to the analysed batch.
         """
         if optimizer not in OPTIMIZER_STATES:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}")
+            raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}")
         fixed = self.param_bytes + self.buffer_bytes
         fixed += self.trainable_bytes * (1 + OPTIMIZER_STATES[optimizer])
         return fixed + self._per_sample_bytes() * (batch_size or self.batch_size)

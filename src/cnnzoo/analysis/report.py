@@ -14,6 +14,7 @@ from cnnzoo.analysis import render
 from cnnzoo.analysis.receptive_field import RF
 from cnnzoo.analysis.records import Failure, LayerRecord, Totals, at_depth, compute_totals
 from cnnzoo.analysis.trace import TraceResult, meta_problem, trace
+from cnnzoo.errors import OptionError, UsageError
 
 Retrace = Callable[[tuple[int, ...]], TraceResult]
 
@@ -200,9 +201,9 @@ def summary(
     """
     model, name, input_size = _resolve(model_or_name, input_size)
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     if mode not in ("eval", "train"):
-        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        raise UsageError(f"mode must be 'eval' or 'train', got {mode!r}")
     training = mode == "train"
     notes: list[str] = []
     real = False
@@ -280,14 +281,14 @@ def _resolve(
         spec = get_spec(model_or_name)
         return meta_model(model_or_name), spec.name, tuple(input_size or spec.input_size)
     if not isinstance(model_or_name, nn.Module):
-        raise TypeError(
+        raise OptionError(
             f"expected a model name or an nn.Module, got {type(model_or_name).__name__}"
         )
     registered = getattr(model_or_name, "name", None)
     name = registered if isinstance(registered, str) else type(model_or_name).__name__
     if input_size is None:
         if not isinstance(registered, str) or registered not in list_models():
-            raise ValueError(f"{name}: input_size is required for a model that is not registered")
+            raise UsageError(f"{name}: input_size is required for a model that is not registered")
         input_size = get_spec(registered).input_size
     return model_or_name, name, tuple(input_size)
 

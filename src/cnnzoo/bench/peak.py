@@ -56,15 +56,9 @@ class Peak:
 
 
 def _cpuinfo() -> dict[str, str]:
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() not in info:
-                info[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return info
+    from cnnzoo.provenance import cpuinfo
+
+    return cpuinfo()
 
 
 def _clock_hz(info: dict[str, str]) -> tuple[float, str] | None:

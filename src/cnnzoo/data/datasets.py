@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 from cnnzoo.data import cifar, digits, imagefolder
 from cnnzoo.data.cifar import VARIANTS, load_cifar
 from cnnzoo.data.digits import load_digits
@@ -11,6 +9,7 @@ from cnnzoo.data.errors import DataError
 from cnnzoo.data.imagefolder import load_imagefolder
 from cnnzoo.data.splits import VALIDATION_MODES, DataSplits
 from cnnzoo.data.synthetic import DEFAULT_SIZE, load_synthetic
+from cnnzoo.suggest import did_you_mean
 
 SPEC_FORMS = ("digits", "cifar10:DIR", "cifar100:DIR", "imagefolder:DIR", "synthetic[:N]")
 
@@ -87,6 +86,6 @@ def _explain(spec: str, name: str) -> str:
     if name in (*VARIANTS, "imagefolder"):
         return f"data spec {spec!r}: {name} needs the data's folder: '{name}:DIR'"
     names = [form.split(":")[0].split("[")[0] for form in SPEC_FORMS]
-    close = difflib.get_close_matches(name.lower(), names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, names, n=1)
+    hint = f" {hint}" if hint else ""
     return f"unknown data set {name!r} in data spec {spec!r}.{hint} Valid forms: {forms}."

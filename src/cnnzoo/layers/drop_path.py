@@ -30,6 +30,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from cnnzoo.errors import UsageError
+
 DropPathMode = Literal["batch", "sample"]
 
 
@@ -86,9 +88,9 @@ class DropPath(nn.Module):
     def __init__(self, drop_prob: float, mode: DropPathMode = "batch") -> None:
         super().__init__()
         if not 0.0 <= drop_prob < 1.0:
-            raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
+            raise UsageError(f"drop_prob must be in [0, 1), got {drop_prob}")
         if mode not in ("batch", "sample"):
-            raise ValueError(f"drop-path mode must be 'batch' or 'sample', got {mode!r}")
+            raise UsageError(f"drop-path mode must be 'batch' or 'sample', got {mode!r}")
         self.drop_prob = drop_prob
         self.mode = mode
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from cnnzoo.errors import UsageError
 from cnnzoo.layers.drop_path import DropPath, DropPathMode
 from cnnzoo.layers.merge import Add
 from cnnzoo.layers.shortcut import ShortcutKind, make_shortcut
@@ -69,7 +70,7 @@ class ResidualBlock(nn.Module):
     ) -> None:
         super().__init__()
         if activate_shortcut and not preact:
-            raise ValueError("activate_shortcut applies to pre-activation blocks only")
+            raise UsageError("activate_shortcut applies to pre-activation blocks only")
         width = out_channels if width is None else width
         if bottleneck:
             first_stride = stride if stride_on == "first" else 1
@@ -133,5 +134,5 @@ class ResidualBlock(nn.Module):
     def zero_init_last_bn(self) -> None:
         """Start the block as identity: gamma of the branch's last BN = 0 (Goyal et al. 2017)."""
         if self.preact:
-            raise ValueError("zero_init_residual applies to post-activation blocks only")
+            raise UsageError("zero_init_residual applies to post-activation blocks only")
         nn.init.zeros_(getattr(self, f"bn{self.num_convs}").weight)

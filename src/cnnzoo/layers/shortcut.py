@@ -7,6 +7,8 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnzoo.errors import UsageError
+
 ShortcutKind = Literal["A", "B"]
 
 
@@ -58,4 +60,4 @@ def make_shortcut(
         return ZeroPadShortcut(in_channels, out_channels, stride)
     if kind == "B":
         return projection_shortcut(in_channels, out_channels, stride, norm)
-    raise ValueError(f"shortcut must be 'A' (zero padding) or 'B' (projection), got {kind!r}")
+    raise UsageError(f"shortcut must be 'A' (zero padding) or 'B' (projection), got {kind!r}")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cnnzoo.errors import UsageError
 from cnnzoo.layers import ConvNormAct, check_input
 from cnnzoo.layers.drop_path import join_keep_mask, sample_global_column
 from cnnzoo.registry import ModelSpec, Paper, Result, register
@@ -208,11 +209,11 @@ class FractalNet(nn.Module):
         self.name, self.in_chans = name, in_chans
         rates = (dropout,) * len(channels) if isinstance(dropout, float | int) else dropout
         if len(rates) != len(channels):
-            raise ValueError(f"{name}: {len(channels)} blocks but {len(rates)} dropout rates")
+            raise UsageError(f"{name}: {len(channels)} blocks but {len(rates)} dropout rates")
         if not 0.0 <= local_drop_prob < 1.0 or not 0.0 <= global_drop_ratio <= 1.0:
-            raise ValueError("local_drop_prob must be in [0, 1), global_drop_ratio in [0, 1]")
+            raise UsageError("local_drop_prob must be in [0, 1), global_drop_ratio in [0, 1]")
         if eval_column is not None and not 0 <= eval_column < columns:
-            raise ValueError(f"eval_column must be in [0, {columns}), got {eval_column}")
+            raise UsageError(f"eval_column must be in [0, {columns}), got {eval_column}")
         self.num_columns = columns
         self.local_drop_prob = local_drop_prob
         self.global_drop_ratio = global_drop_ratio

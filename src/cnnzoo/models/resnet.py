@@ -23,6 +23,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from cnnzoo.errors import UsageError
 from cnnzoo.layers import ResidualBlock, check_input, linear_decay
 from cnnzoo.layers.drop_path import DropPathMode
 from cnnzoo.layers.residual import StrideOn
@@ -138,7 +139,7 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             if not residual:
-                raise ValueError(
+                raise UsageError(
                     f"{name}: zero_init_residual would zero every block of a plain network "
                     "(it has no shortcuts to carry the signal)"
                 )
@@ -178,7 +179,7 @@ def blocks_per_stage(depth: int, layers_per_block: int, other_layers: int) -> in
     count two projection shortcuts)."""
     per_stage = 3 * layers_per_block
     if depth <= other_layers or (depth - other_layers) % per_stage:
-        raise ValueError(
+        raise UsageError(
             f"depth must be {per_stage}n+{other_layers} (n >= 1 blocks per stage), got {depth}"
         )
     return (depth - other_layers) // per_stage

@@ -8,6 +8,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cnnzoo.errors import UsageError
+
 Schedule = Literal["multistep", "every", "plateau", "cosine", "constant"]
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -61,15 +63,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # A fixed choice (precision, optimizer, ...) set from Python is checked here, as the
         # command line's choices are: a misspelled "bf61" would otherwise train in fp32.
-        from cnnzoo.registry import closest_names
+        from cnnzoo.errors import UsageError
+        from cnnzoo.suggest import did_you_mean
 
         for name, kind in typing.get_type_hints(type(self)).items():
             choices = _literal_choices(kind)
             value = getattr(self, name)
             if choices and value not in choices:
-                close = closest_names(str(value), [str(c) for c in choices if c is not None], 3)
-                hint = f" Did you mean {', '.join(close)}?" if close else ""
-                raise ValueError(
+                hint = did_you_mean(str(value), [str(c) for c in choices if c is not None], 3)
+                hint = f" {hint}" if hint else ""
+                raise UsageError(
                     f"{name}={value!r} is not valid.{hint} Choose one of "
                     f"{', '.join(repr(c) for c in choices)}."
                 )
@@ -89,7 +92,7 @@ class TrainConfig:
         fixed = {}
         for key, value in values.items():
             if key not in hints:
-                raise ValueError(f"unknown configuration field {key!r} in saved config")
+                raise UsageError(f"unknown configuration field {key!r} in saved config")
             if isinstance(value, list):
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
             fixed[key] = value

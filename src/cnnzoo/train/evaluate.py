@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnzoo.data import DataSplits, make_transform, open_dataset
-from cnnzoo.errors import RunDirError
+from cnnzoo.data import DataError, DataSplits, make_transform, open_dataset
+from cnnzoo.errors import RunDirError, UsageError
 from cnnzoo.fileio import atomic_write
 from cnnzoo.interop import StateDictMismatchError, check_state_dict
 from cnnzoo.registry import create_model, get_spec
@@ -114,7 +114,7 @@ class Evaluation:
 def evaluate(trained: TrainedModel, data_spec: str, split: str = "test") -> Evaluation:
     """Loss, top-1/top-5 accuracy, per-class accuracy and the confusion matrix on a split."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     spec = get_spec(trained.config.model)
     splits = open_dataset(
         data_spec, seed=trained.config.seed, input_size=spec.input_size,
@@ -122,9 +122,9 @@ def evaluate(trained: TrainedModel, data_spec: str, split: str = "test") -> Eval
     )  # fmt: skip
     dataset = {"test": splits.test, "val": splits.val, "train": splits.train}[split]
     if dataset is None:
-        raise ValueError(f"{data_spec} has no {split} split")
+        raise UsageError(f"{data_spec} has no {split} split")
     if splits.num_classes != trained.data.num_classes:
-        raise ValueError(
+        raise UsageError(
             f"{data_spec} has {splits.num_classes} classes; the model was trained on "
             f"{trained.data.num_classes} ({trained.data.name})"
         )
@@ -176,7 +176,7 @@ def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) 
         RunDirError: `out` cannot be created or written (nothing else was changed).
     """
     if split not in SPLITS:  # it names the files: never a path
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     out = Path(out)
     report, png = out / f"{split}.json", out / f"{split}-confusion.png"
     present = [path for path in (report, png) if path.exists()]
@@ -196,11 +196,17 @@ def write_evaluation(evaluation: Evaluation, out: Path, split: str, title: str) 
     return png
 
 
-def predict(trained: TrainedModel, image_paths: list[str | Path], top_k: int = 5) -> list[list]:
+def predict(
+    trained: TrainedModel, image_paths: list[str | Path], top_k: int = 5, *, invert: bool = False
+) -> list[list]:
     """Top-k (class, probability) for each image, decoded with Pillow and prepared the way the
-    model was trained (channels, size, normalization)."""
+    model was trained (channels, size, normalization). An image unlike the training images
+    (`cnnzoo.train.image_check`) gets an `InputImageWarning`; `invert` inverts every image."""
     from PIL import Image, UnidentifiedImageError
 
+    from cnnzoo.train.image_check import ImageCheck
+
+    check = ImageCheck.for_run(trained)
     spec = get_spec(trained.config.model)
     transform = make_transform(trained.data, spec.input_size, train=False)
     results = []
@@ -210,7 +216,8 @@ def predict(trained: TrainedModel, image_paths: list[str | Path], top_k: int = 5
                 mode = "L" if spec.input_size[0] == 1 else "RGB"
                 array = np.asarray(image.convert(mode), dtype=np.uint8)
         except (OSError, UnidentifiedImageError) as err:
-            raise ValueError(f"cannot decode image {path}: {err}") from err
+            raise DataError(f"cannot decode image {path}: {err}") from err
+        array = check.inspect(path, array, invert=invert)
         tensor = torch.from_numpy(array.copy())
         tensor = tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1)
         with torch.no_grad():

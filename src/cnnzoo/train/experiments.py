@@ -34,9 +34,10 @@ from torch import nn
 
 from cnnzoo.data.datasets import open_dataset
 from cnnzoo.data.transforms import make_transform
-from cnnzoo.errors import UsageError
+from cnnzoo.errors import UnknownNameError, UsageError
 from cnnzoo.fileio import atomic_write, atomic_write_text
-from cnnzoo.registry import closest_names, create_model, get_spec
+from cnnzoo.registry import create_model, get_spec
+from cnnzoo.suggest import did_you_mean
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.plots import new_figure
 from cnnzoo.train.recipes import RESNET_CIFAR_WARMUP, get_recipe, resolve_config
@@ -308,10 +309,10 @@ def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        close = closest_names(name, sorted(EXPERIMENTS))
-        raise KeyError(
-            f"unknown experiment {name!r}"
-            + (f"; did you mean {', '.join(close)}?" if close else "")
+        hint = did_you_mean(name, EXPERIMENTS)
+        raise UnknownNameError(
+            f"unknown experiment {name!r}."
+            + (f" {hint}" if hint else "")
             + f" Experiments: {', '.join(sorted(EXPERIMENTS))}."
         ) from None
 

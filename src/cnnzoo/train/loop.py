@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from cnnzoo.data import DataSplits, make_transform, open_dataset
+from cnnzoo.errors import UsageError
 from cnnzoo.registry import ModelSpec, create_model, get_spec
 from cnnzoo.train import distributed
 from cnnzoo.train.config import TrainConfig
@@ -205,7 +206,7 @@ def _resolve_aux_weight(config: TrainConfig, spec: ModelSpec, model: nn.Module) 
     if config.aux_loss_weight is not None:
         weight = config.aux_loss_weight
     if weight and not hasattr(model, "forward_with_aux"):
-        raise ValueError(f"{config.model} has no auxiliary classifiers; drop aux_loss_weight")
+        raise UsageError(f"{config.model} has no auxiliary classifiers; drop aux_loss_weight")
     return weight
 
 
@@ -234,7 +235,7 @@ def fit(
         run = RunDir.existing(resume)
         config = run.read_config()
     elif config is None:
-        raise ValueError("fit needs a config, or a run directory to resume")
+        raise UsageError("fit needs a config, or a run directory to resume")
     ctx = distributed.setup()
     with _StopSignal() as stop:
         stop.immediate = True  # until training starts, a stop loses nothing: end at once
@@ -263,12 +264,12 @@ def _fit(
         run, made_here = RunDir(resume), False
     opened.update(run=run, made_here=made_here)
     if config.batch_size % ctx.world_size:
-        raise ValueError(
+        raise UsageError(
             f"batch size {config.batch_size} is the global batch and must divide evenly over "
             f"{ctx.world_size} processes"
         )
     if config.precision == "fp16" and ctx.device.type != "cuda":
-        raise ValueError("fp16 training needs a CUDA GPU; use --precision bf16 on the CPU")
+        raise UsageError("fp16 training needs a CUDA GPU; use --precision bf16 on the CPU")
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -346,7 +347,7 @@ def _run(
     per_rank_batch = config.batch_size // ctx.world_size
     steps_per_epoch = len(_epoch_indices(splits.train, ctx, config.seed, 0)) // per_rank_batch
     if steps_per_epoch == 0:
-        raise ValueError(
+        raise UsageError(
             f"batch size {config.batch_size} is larger than the {len(splits.train)} training "
             f"images of {splits.name}; lower --batch-size"
         )
@@ -770,7 +771,7 @@ def check_trainable(
     report = summary(model, tuple(input_size), batch_size=batch_size)
     if report.failure is not None:
         size = "x".join(map(str, input_size))
-        raise ValueError(
+        raise UsageError(
             f"{config.model} cannot train on {size} inputs:\n" + "\n".join(failure_lines(report))
         )
     if config.max_memory is None:
@@ -786,7 +787,7 @@ def check_trainable(
     )
     if estimate > budget:
         fits = report.totals.max_batch_size(budget, optimizer)
-        raise ValueError(
+        raise UsageError(
             f"the training memory estimate {nbytes(estimate)} ({config.model}, {optimizer}, "
             f"batch {batch_size} per process) exceeds --max-memory {config.max_memory}; the run "
             f"was not started. Lower --batch-size (the largest batch that fits is {fits}) or "

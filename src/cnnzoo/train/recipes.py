@@ -14,7 +14,9 @@ from typing import Any
 
 from cnnzoo.data.datasets import flips_preserve_labels
 from cnnzoo.data.transforms import AUGMENTATIONS, applies_flips, describe_augmentation
-from cnnzoo.registry import closest_names, get_spec
+from cnnzoo.errors import OptionError, UnknownNameError
+from cnnzoo.registry import get_spec
+from cnnzoo.suggest import closest, did_you_mean
 from cnnzoo.train.config import DERIVED_FIELDS, TrainConfig, field_names
 
 
@@ -208,9 +210,9 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        close = closest_names(name, sorted(RECIPES))
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(
+        hint = did_you_mean(name, RECIPES)
+        hint = f" {hint}" if hint else ""
+        raise UnknownNameError(
             f"unknown recipe {name!r}.{hint} Recipes: {', '.join(sorted(RECIPES))}."
         ) from None
 
@@ -264,9 +266,9 @@ def resolve_config(
             experiment's warm-up borrowed from another paper); they scale as the recipe's do.
 
     Raises:
-        KeyError: unknown model or recipe.
-        TypeError: an override that is not a config field (the closest fields are suggested),
-            or one of the derived fields.
+        UnknownNameError: (a `KeyError`) unknown model or recipe.
+        OptionError: (a `TypeError`) an override that is not a config field (the closest
+            fields are suggested), or one of the derived fields.
     """
     spec = get_spec(model)
     name = recipe or default_recipe(spec.family, spec.dataset)
@@ -275,8 +277,8 @@ def resolve_config(
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted((set(given) - fields) | (set(overrides) - set(field_names())))
     if unknown:
-        hints = {u: closest_names(u, sorted(fields), n=3) for u in unknown}
-        raise TypeError(
+        hints = {u: closest(u, fields, n=3) for u in unknown}
+        raise OptionError(
             "unknown training option(s): "
             + "; ".join(f"{u} (did you mean {', '.join(h) or 'none'}?)" for u, h in hints.items())
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import secrets
 import socket
 import time
@@ -26,10 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cnnzoo import fileio
-from cnnzoo._version import __version__
 from cnnzoo.errors import RunDirError
 from cnnzoo.fileio import append_synced, atomic_write, fsync_dir
 from cnnzoo.train.checkpoint import CheckpointStore
@@ -356,24 +352,7 @@ class RunDir:
 
 
 def environment() -> dict[str, Any]:
-    """What produced a run: library, torch, Python and the machine."""
+    """What produced a run: library, torch, Python and the machine (`cnnzoo.provenance`)."""
+    from cnnzoo.provenance import environment as machine_record
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cnnzoo": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    return machine_record()

@@ -25,6 +25,7 @@ import torch.fx as fx
 from torch import nn
 
 from cnnzoo.analysis.records import LayerRecord
+from cnnzoo.errors import UsageError
 from cnnzoo.layers import Add, Concat, DropPath, LocalResponseNorm
 
 if TYPE_CHECKING:
@@ -171,17 +172,30 @@ class Diagram:
 
     def svg(self) -> str:
         """The rendered SVG text."""
-        return self.to_graphviz().pipe(format="svg").decode()
+        return _render(self.to_graphviz(), "svg").decode()
 
     def save(self, path: str | Path) -> Path:
         """Render to `path`; the format follows its suffix (.svg, .png or .pdf)."""
         path = Path(path)
         fmt = path.suffix.lstrip(".").lower()
         if fmt not in ("svg", "png", "pdf"):
-            raise ValueError(f"the diagram is written as .svg, .png or .pdf, not {path.name!r}")
+            raise UsageError(f"the diagram is written as .svg, .png or .pdf, not {path.name!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.to_graphviz().pipe(format=fmt))
+        path.write_bytes(_render(self.to_graphviz(), fmt))
         return path
+
+
+def _render(graph, fmt: str) -> bytes:
+    """Graphviz's output; a missing `dot` program is the user's to install, not a bug."""
+    import graphviz
+
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise UsageError(
+            "drawing needs the Graphviz program `dot`, which is not installed here: install "
+            "Graphviz (apt install graphviz, brew install graphviz or conda install graphviz)"
+        ) from None
 
 
 def _legend(title: str) -> str:
@@ -229,7 +243,7 @@ def draw(
     report = summary(model_or_name, input_size, depth=depth)
     if report.failure is not None:
         f = report.failure
-        raise ValueError(f"{report.model} does not run at this input: {f.layer}: {f.message}")
+        raise UsageError(f"{report.model} does not run at this input: {f.layer}: {f.message}")
     module = meta_model(model_or_name) if isinstance(model_or_name, str) else model_or_name
     graph = _LayerTracer().trace(module)
     modules = dict(module.named_modules())
@@ -277,7 +291,7 @@ def _focused(
 ) -> tuple[dict[str, Node], dict[tuple[str, str], None]]:
     inside = {n.id for name, n in nodes.items() if name == focus or name.startswith(focus + ".")}
     if not inside:
-        raise ValueError(f"no layer inside {focus!r} (names look like {list(nodes)[1]!r})")
+        raise UsageError(f"no layer inside {focus!r} (names look like {list(nodes)[1]!r})")
     keep = inside | {a for a, b in edges if b in inside} | {b for a, b in edges if a in inside}
     kept_edges = {(a, b): None for a, b in edges if a in inside or b in inside}
     return {k: n for k, n in nodes.items() if n.id in keep}, kept_edges
