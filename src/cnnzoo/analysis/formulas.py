@@ -448,23 +448,27 @@ def _einsum_cost(call: OpCall, window: Window | None) -> OpCost:
     return OpCost(macs, 2 * macs)
 
 
-def _tensordot_cost(call: OpCall, window: Window | None) -> OpCost:
-    """a's elements times b's free (not contracted) elements: the matrix product it becomes."""
+def _tensordot_dims(call: OpCall) -> tuple[Tensor, Tensor, list[int], list[int]]:
+    """tensordot's operands and the dimensions of each that it contracts."""
 
     def bind(a, b, dims=2, out=None):
         return a, b, dims
 
     a, b, dims = bind(*call.args, **call.kwargs)
+    if isinstance(dims, Tensor):
+        dims = dims.tolist() if dims.dim() else int(dims)
     if isinstance(dims, int):
-        contracted_b = list(range(dims))
-    elif isinstance(dims, Tensor):
-        contracted_b = [int(d) for d in dims[1]] if dims.dim() == 2 else list(range(int(dims)))
-    else:
-        second = dims[1]
-        contracted_b = [second] if isinstance(second, int) else list(second)
-    free_b = math.prod(s for i, s in enumerate(b.shape) if i not in {d % b.dim() for d in
-                                                                      contracted_b})  # fmt: skip
-    macs = a.numel() * free_b
+        return a, b, list(range(a.dim() - dims, a.dim())), list(range(dims))
+    first, second = dims
+    first = [first] if isinstance(first, int) else list(first)
+    second = [second] if isinstance(second, int) else list(second)
+    return a, b, [d % a.dim() for d in first], [d % b.dim() for d in second]
+
+
+def _tensordot_cost(call: OpCall, window: Window | None) -> OpCost:
+    """a's elements times b's free (not contracted) elements: the matrix product it becomes."""
+    a, b, _, contracted = _tensordot_dims(call)
+    macs = a.numel() * math.prod(s for i, s in enumerate(b.shape) if i not in contracted)
     return OpCost(macs, 2 * macs)
 
 
@@ -937,8 +941,11 @@ def _contracted_dims(call: OpCall, t: Tensor) -> set[int]:
     n = t.dim()
     if func in (F.linear, F.bilinear):
         return {n - 1}
-    if func is torch.einsum or func is torch.tensordot:
+    if func is torch.einsum:
         return _einsum_contracted(call, t)
+    if func is torch.tensordot:
+        a, b, first, second = _tensordot_dims(call)
+        return set(first) if t is a else set(second)
     if func is F.scaled_dot_product_attention:
         # Keys and values are summed over their positions (dimension -2); queries keep theirs.
         query = args[0] if args else call.kwargs.get("query")
