@@ -25,7 +25,9 @@ def _positive(module: nn.Module) -> nn.Module:
 
 
 class SE(nn.Module):
-    """x * gate(mean over the map), as MobileNetV3's and EfficientNet's blocks."""
+    """x * gate(mean over the map), as MobileNetV3's and EfficientNet's blocks. The gate is
+    linear here: a sigmoid saturates to exactly 1.0 in float64 once its input passes ~37, and
+    its zero gradient would mask the path the oracle measures."""
 
     def __init__(self, c: int) -> None:
         super().__init__()
@@ -33,7 +35,7 @@ class SE(nn.Module):
         self.fc = _positive(nn.Conv2d(c, c, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.fc(self.pool(x)))
+        return x * self.fc(self.pool(x))
 
 
 class Shuffle(nn.Module):
@@ -59,7 +61,7 @@ class ChannelsLast(nn.Module):
 
 
 class Branches(nn.Module):
-    """Two convolutions of different kernels joined by an add or a concatenation."""
+    """Two convolutions of different kernels joined by an add, a concatenation or a mean."""
 
     def __init__(self, c: int, k1: int, k2: int, d: int, join: str) -> None:
         super().__init__()
@@ -70,6 +72,8 @@ class Branches(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.a(x), self.b(x)
+        if self.join == "mean":  # FractalNet's join
+            return torch.stack([a, b]).mean(0)
         return torch.cat([a, b], 1) if self.join == "cat" else a + b
 
 
@@ -92,7 +96,8 @@ def block(draw: st.DrawFn, c: int) -> tuple[nn.Module, int]:
     if kind == "permute":
         return ChannelsLast(c), c
     k1, k2 = draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 3]))
-    branches = Branches(c, k1, k2, draw(st.integers(1, 2)), draw(st.sampled_from(["add", "cat"])))
+    join = draw(st.sampled_from(["add", "cat", "mean"]))
+    branches = Branches(c, k1, k2, draw(st.integers(1, 2)), join)
     return branches, branches.out_channels
 
 
@@ -105,28 +110,35 @@ def graphs(draw: st.DrawFn) -> nn.Sequential:
     return nn.Sequential(*layers).double()
 
 
-def _measured(model: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, ...]]:
-    """Rows and columns of the input that the central output unit's gradient reaches."""
+def _footprint(grad: torch.Tensor) -> list[tuple[int, int]]:
+    rows = grad[0].abs().sum(dim=(0, 2)).nonzero().flatten()
+    cols = grad[0].abs().sum(dim=(0, 1)).nonzero().flatten()
+    return [(rows.min().item(), rows.max().item()), (cols.min().item(), cols.max().item())]
+
+
+def _measured(model: nn.Module) -> tuple[list[tuple[int, int]], list[tuple[int, int]], tuple]:
+    """The input rows and columns that the central output unit's gradient reaches; those that
+    any output unit's gradient reaches (the part of the input the network reads at all: a
+    stride can skip the last pixel); and the central unit."""
     x = (torch.rand(1, 2, SIZE, SIZE, dtype=torch.float64) + 0.5).requires_grad_()
     out = model(x)
     h, w = out.shape[-2] // 2, out.shape[-1] // 2
-    (grad,) = torch.autograd.grad(out[0, :, h, w].sum(), x)
-    rows = grad[0].abs().sum(dim=(0, 2)).nonzero().flatten()
-    cols = grad[0].abs().sum(dim=(0, 1)).nonzero().flatten()
-    extent = ((rows.min().item(), rows.max().item()), (cols.min().item(), cols.max().item()))
-    return (*extent, (h, w))  # type: ignore[return-value]
+    (grad,) = torch.autograd.grad(out[0, :, h, w].sum(), x, retain_graph=True)
+    (read,) = torch.autograd.grad(out.sum(), x)
+    return _footprint(grad), _footprint(read), (h, w)
 
 
-def _computed(rf, unit: tuple[int, ...]) -> list[tuple[float, float]]:
-    """The computed field of `unit`, clipped to the input."""
+def _computed(rf, unit: tuple[int, ...], read: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """The computed field of `unit`, clipped to the part of the input the network reads."""
     if not rf.spatial:
-        return [rf.span((1, 1))[a] for a in range(2)]
-    out = []
-    for a in range(2):
-        centre = rf.offset[a] + unit[a] * rf.jump[a]
-        half = (rf.size[a] - 1) / 2
-        out.append((max(centre - half, 0), min(centre + half, SIZE - 1)))
-    return out
+        spans = [rf.span((1, 1))[a] for a in range(2)]
+    else:
+        spans = []
+        for a in range(2):
+            centre = rf.offset[a] + unit[a] * rf.jump[a]
+            half = (rf.size[a] - 1) / 2
+            spans.append((centre - half, centre + half))
+    return [(max(lo, r[0]), min(hi, r[1])) for (lo, hi), r in zip(spans, read, strict=True)]
 
 
 @SETTINGS
@@ -136,8 +148,8 @@ def test_computed_field_equals_the_gradient_footprint(model: nn.Sequential) -> N
     assume(report.failure is None)  # too small for this graph: the shape tests cover failures
     rf = report.output_rf
     assert rf is not None, [n for r in report.all_layers for n in r.notes]
-    rows, cols, unit = _measured(model)
-    assert _computed(rf, unit) == [rows, cols]
+    measured, read, unit = _measured(model)
+    assert _computed(rf, unit, read) == measured
     if not rf.spatial:  # a global field is never reported larger than the input
         assert max(rf.size) <= SIZE
 
@@ -148,7 +160,8 @@ def test_se_makes_the_field_global_and_no_larger_than_the_input() -> None:
     report = summary(model, (2, SIZE, SIZE), dtype=torch.float64)
     rf = report.output_rf
     assert rf is not None and not rf.spatial and rf.size == (SIZE, SIZE)
-    assert _computed(rf, (0, 0)) == list(_measured(model)[:2])
+    measured, read, _ = _measured(model)
+    assert read == [(0, SIZE - 1)] * 2 and _computed(rf, (0, 0), read) == measured
     first = report.all_layers[0]
     assert first.rf is not None and first.rf.spatial and first.rf.size == (3, 3)
 
@@ -158,7 +171,8 @@ def test_shuffle_and_channels_last_keep_a_local_field() -> None:
                           _positive(nn.Conv2d(2, 2, 5))).double()  # fmt: skip
     rf = summary(model, (2, SIZE, SIZE), dtype=torch.float64).output_rf
     assert rf is not None and rf.spatial and rf.size == (7, 7) and rf.dims is None
-    assert _computed(rf, _measured(model)[2]) == list(_measured(model)[:2])
+    measured, read, unit = _measured(model)
+    assert _computed(rf, unit, read) == measured
 
 
 class _Window(nn.Module):

@@ -870,14 +870,24 @@ def _pointwise_rf(
         if mixed:
             fields.append(_global(rf, t))
             continue
+        shape = tuple(t.shape)
+        if t.dim() > out.dim() and rule.kind is Kind.REDUCTION:
+            # The reduced dimensions are gone: the spatial ones move up by those before them.
+            reduced = _reduced_dims(call, t)
+            kept = [p - sum(1 for r in reduced if r < p) for p in _dims_of(rf, t)]
+            rf = rf.moved([p - out.dim() for p in kept])
+            shape = tuple(n for i, n in enumerate(shape) if i not in reduced)
         dims = rf.tensor_dims
-        if t.dim() > out.dim() or any(-d > out.dim() for d in dims):
+        if len(shape) > out.dim() or any(-d > out.dim() for d in dims):
             return f"`{label}` drops dimensions in a way the analyzer does not model"
-        if any(t.shape[d] != out.shape[d] for d in dims):
-            if all(t.shape[d] == 1 for d in dims):  # broadcast over the map: x * gate
+        if any(shape[d] != out.shape[d] for d in dims):
+            if all(shape[d] == 1 for d in dims):  # broadcast over the map: x * gate
                 fields.append(_global(rf, t))
                 continue
-            return f"`{label}` changes the spatial size from {_at(t, dims)} to {_at(out, dims)}"
+            return (
+                f"`{label}` changes the spatial size from "
+                f"{'x'.join(str(shape[d]) for d in dims)} to {_at(out, dims)}"
+            )
         fields.append(rf)
     return union(fields, units)
 
