@@ -45,7 +45,7 @@ def _field(rf) -> dict | None:
         return None
     return {
         "size": list(rf.size),
-        "stride": [float(j) for j in rf.jump],
+        "stride": None if not rf.spatial else [float(j) for j in rf.jump],
         "global": not rf.spatial,
     }
 

@@ -738,22 +738,10 @@ def propagate_rf(
         inputs: activation inputs with their fields (None where unknown).
 
     Returns:
-        The field, or None where it cannot be followed (`rf_stop` says why).
+        The field, or None where it cannot be followed (`derive_rf` says why).
     """
     rf = derive_rf(rule, call, window, inputs)
     return rf if isinstance(rf, RF) else None
-
-
-def rf_stop(
-    rule: OpRule | None,
-    call: OpCall,
-    window: Window | None,
-    inputs: Sequence[tuple[Tensor, RF | None]],
-) -> str | None:
-    """Why `propagate_rf` gives no field for this call although its inputs have one (None: it
-    does give one, or an input's field is unknown already)."""
-    rf = derive_rf(rule, call, window, inputs)
-    return rf if isinstance(rf, str) else None
 
 
 def derive_rf(
