@@ -110,3 +110,17 @@ def test_cli_reads_a_trained_run_folder(tmp_path: Path, capsys) -> None:
     trained = tmp_path / "trained.png"
     assert main(["rf", str(run), "--samples", "2", "--out", str(trained)]) == 0
     assert "lenet5, layer act4" in capsys.readouterr().out and trained.stat().st_size > 5_000
+
+
+def test_cli_takes_a_factory_file_and_names_the_input_flag(tmp_path: Path, capsys) -> None:
+    factory = tmp_path / "net.py"
+    factory.write_text(
+        "from torch import nn\n\n\ndef make():\n"
+        "    return nn.Sequential(nn.Conv2d(1, 2, 5), nn.ReLU(), nn.Conv2d(2, 2, 3))\n"
+    )
+    out = tmp_path / "net.png"
+    assert main(["rf", f"{factory}:make", "--out", str(out)]) == 2
+    assert "--input" in capsys.readouterr().err and not out.exists()
+    assert main(["rf", f"{factory}:make", "--input", "1x21x21", "--samples", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "theoretical field: 7x7 pixels" in capsys.readouterr().out and out.exists()
