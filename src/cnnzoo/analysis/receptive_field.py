@@ -20,7 +20,13 @@ A unit that depends on every position of a tensor (global pooling, flatten befor
 layer, a squeeze-and-excitation gate multiplied back onto the map, a norm whose statistics span
 the spatial axes) has a *global* field: the union of the fields of all the positions it mixes,
 clipped to the input, which is the whole input whenever those positions cover it. A global field
-stays global through everything after it; it is never reported larger than the input.
+stays global through everything after it; it is never reported larger than the input. (It is
+the hull of the positions' fields: an input pixel that a stride skips at the far border, and
+that no unit reads, still counts in it.)
+
+Where a field cannot be followed exactly (a window partition, resampling, a roll or flip along a
+spatial axis, a transposed convolution, an operation without a rule), `formulas.derive_rf` says
+why, and the trace notes it at that layer; every layer after it has no field.
 
 The spatial axes need not be the trailing dimensions: `dims` says where they are, so a permute to
 channels-last (ConvNeXt's LayerNorm2d, Swin's patch embedding) and back keeps the field.
