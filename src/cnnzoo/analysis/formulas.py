@@ -751,6 +751,19 @@ def derive_rf(
     inputs: Sequence[tuple[Tensor, RF | None]],
 ) -> RF | str | None:
     """`propagate_rf`, with the reason (a string) where the field stops at this call."""
+    try:
+        return _derive_rf(rule, call, window, inputs)
+    except Exception as err:  # a rule that cannot read these arguments: say so, run on
+        label = rule.label if rule is not None else getattr(call.func, "__name__", "?")
+        return f"the receptive-field rule of `{label}` failed on this call ({err!r})"
+
+
+def _derive_rf(
+    rule: OpRule | None,
+    call: OpCall,
+    window: Window | None,
+    inputs: Sequence[tuple[Tensor, RF | None]],
+) -> RF | str | None:
     func = call.func
     if func in _SHAPE_ONLY_OTHERS:
         inputs = inputs[:1]
