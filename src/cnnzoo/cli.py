@@ -504,6 +504,24 @@ def _cmd_lecture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rf(args: argparse.Namespace) -> int:
+    from cnnzoo.analysis import parse_input_size
+    from cnnzoo.analysis.erf import effective_rf
+    from cnnzoo.resolve import resolve
+
+    target = resolve(args.model)
+    model, name, size = target.build(), target.name, target.input_size
+    if args.input:
+        size = parse_input_size(args.input)
+    if size is None:
+        raise UsageError(f"{args.model} has no default input size; give one with --input CxHxW")
+    erf = effective_rf(model, tuple(size), layer=args.layer, samples=args.samples, name=name)
+    print(erf.describe())
+    path = erf.save(args.out or f"{name}_erf.png")
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnzoo",
@@ -786,6 +804,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="docs", help="folder for the page and notebook (default docs)")
     p.set_defaults(func=_cmd_lecture)
+
+    p = sub.add_parser(
+        "rf", help="theoretical and effective receptive field of a layer, as a heatmap PNG"
+    )
+    p.add_argument("model", help="registered name, run directory, or path/to/file.py:factory")
+    p.add_argument("--layer", help="module name (default: the last layer with a spatial map)")
+    p.add_argument(
+        "--input", type=cliargs.input_size, help="one input as CxHxW (default: the spec's)"
+    )
+    p.add_argument(
+        "--samples", type=cliargs.positive_int, default=32, help="random inputs to average over"
+    )
+    p.add_argument("--out", help="PNG to write (default NAME_erf.png)")
+    p.set_defaults(func=_cmd_rf)
     return parser
 
 

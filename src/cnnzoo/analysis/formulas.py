@@ -25,7 +25,7 @@ import enum
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -397,19 +397,78 @@ def _addmm_k(input, mat1, mat2, *_, **__) -> int:
     return mat1.shape[-1]
 
 
-def _einsum_cost(call: OpCall, window: Window | None) -> OpCost:
-    """Two operands: the product of every index's size (what the decomposed bmm costs)."""
+def _einsum_terms(call: OpCall) -> tuple[list[str], list[Tensor], str]:
+    """An einsum's operand subscripts and output subscript, with `...` spelled out as capital
+    letters (one per broadcast dimension, aligned from the right as broadcasting aligns them)
+    and the implicit output (letters seen once, in order) made explicit."""
     equation, *operands = call.args
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = list(operands[0])
-    inputs = equation.replace(" ", "").split("->")[0].split(",")
-    if len(operands) != 2 or any("." in term for term in inputs):
-        return OpCost(0, 0)
-    sizes = {
-        letter: size for term, t in zip(inputs, operands, strict=True)
-        for letter, size in zip(term, t.shape, strict=True)
-    }  # fmt: skip
-    macs = math.prod(sizes.values())
+    equation = equation.replace(" ", "")
+    lhs, arrow, rhs = equation.partition("->")
+    terms = lhs.split(",")
+    rank = max(
+        (t.dim() - len(term.replace("...", "")) for term, t in zip(terms, operands, strict=True)),
+        default=0,
+    )
+    batch = "".join(chr(0x3B1 + i) for i in range(rank))  # Greek: never a subscript letter
+    expanded = [
+        term.replace("...", batch[len(batch) - (t.dim() - len(term.replace("...", ""))) :])
+        for term, t in zip(terms, operands, strict=True)
+    ]
+    if arrow:
+        output = rhs.replace("...", batch)
+    else:
+        letters = "".join(expanded)
+        output = batch + "".join(sorted(c for c in set(letters) - set(batch)
+                                        if letters.count(c) == 1))  # fmt: skip
+    return expanded, list(operands), output
+
+
+def _einsum_cost(call: OpCall, window: Window | None) -> OpCost:
+    """Contracted pairwise from the left, as torch.einsum does without opt_einsum: each step
+    costs the product of the sizes of every index of its two operands, which is what the bmm
+    it becomes costs (an index that only one operand has and nothing later needs is summed out
+    before the product, an addition and not a MAC). A step with no index to sum over is an
+    element-wise product, still one multiply per output, where torch.utils.flop_counter,
+    which counts only the matrix products, counts 0."""
+    terms, operands, output = _einsum_terms(call)
+    sizes: dict[str, int] = {}
+    for term, t in zip(terms, operands, strict=True):
+        for letter, size in zip(term, t.shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    macs = 0
+    left = terms[0]
+    for i, right in enumerate(terms[1:], start=1):
+        later = set(output).union(*terms[i + 1 :])
+        keep_left = {c for c in left if c in right or c in later}
+        keep_right = {c for c in right if c in left or c in later}
+        macs += math.prod(sizes[c] for c in keep_left | keep_right)
+        left = "".join(c for c in dict.fromkeys(left + right) if c in later)
+    return OpCost(macs, 2 * macs)
+
+
+def _tensordot_dims(call: OpCall) -> tuple[Tensor, Tensor, list[int], list[int]]:
+    """tensordot's operands and the dimensions of each that it contracts."""
+
+    def bind(a, b, dims=2, out=None):
+        return a, b, dims
+
+    a, b, dims = bind(*call.args, **call.kwargs)
+    if isinstance(dims, Tensor):
+        dims = dims.tolist() if dims.dim() else int(dims)
+    if isinstance(dims, int):
+        return a, b, list(range(a.dim() - dims, a.dim())), list(range(dims))
+    first, second = dims
+    first = [first] if isinstance(first, int) else list(first)
+    second = [second] if isinstance(second, int) else list(second)
+    return a, b, [d % a.dim() for d in first], [d % b.dim() for d in second]
+
+
+def _tensordot_cost(call: OpCall, window: Window | None) -> OpCost:
+    """a's elements times b's free (not contracted) elements: the matrix product it becomes."""
+    a, b, _, contracted = _tensordot_dims(call)
+    macs = a.numel() * math.prod(s for i, s in enumerate(b.shape) if i not in contracted)
     return OpCost(macs, 2 * macs)
 
 
@@ -545,7 +604,8 @@ def _variants(name: str) -> list[Any]:
     """torch.name, Tensor.name, in-place and operator forms, F.name."""
     owners = (torch, torch.Tensor, F, torch.special)
     names = (name, f"{name}_", f"__{name}__", f"__r{name}__", f"__i{name}__")
-    return [getattr(owner, n, None) for owner in owners for n in names]
+    found = (getattr(owner, n, None) for owner in owners for n in names)
+    return [f for f in found if callable(f)]  # not `torch.__all__`, a list
 
 
 for _n in (1, 2, 3):
@@ -617,7 +677,50 @@ for _name in (
     _add(_variants(_name), _name, Kind.LAYOUT, _free)
 
 
+_add([torch.tensordot], "tensordot", Kind.MATMUL, _tensordot_cost)
+# No arithmetic: comparisons, logic, copies and constants of an input's shape (0 FLOPs).
+for _name in (
+    "eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal", "less_equal",
+    "not_equal", "logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf",
+    "isfinite", "bitwise_and", "bitwise_or", "bitwise_not", "and", "or", "xor", "invert",
+):  # fmt: skip
+    _add(_variants(_name), _name, Kind.ELEMENTWISE, _free)
+for _name in ("roll", "flip", "fliplr", "flipud", "repeat", "tile", "type_as", "reshape_as",
+              "view_as", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
+              "empty_like", "rand_like", "randn_like", "zero", "fill", "copy", "masked_fill",
+              "unflatten", "t"):  # fmt: skip
+    _add(_variants(_name), _name, Kind.LAYOUT, _free)
+_add([F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear, F.grid_sample],
+     "interpolate", Kind.LAYOUT, _free)  # fmt: skip
+for _name in ("all", "any"):
+    _add(_variants(_name), _name, Kind.REDUCTION, _free)
+
+
 # -- receptive-field rules ----------------------------------------------------------------------
+
+# Operations whose later tensor arguments give only a shape or dtype, never values.
+_SHAPE_ONLY_OTHERS: set[Any] = set()
+# Operations whose output does not depend on the input's values (a constant of its shape).
+_CONSTANT: set[Any] = set()
+# Normalizations whose statistics span the spatial axes: every unit sees the whole map.
+_SPATIAL_STATISTICS: set[Any] = {F.group_norm, F.instance_norm}
+_SPATIAL_SOFTMAX: set[Any] = set()
+_ROLLS: set[Any] = set()
+_NORMS: set[Any] = set()
+_FLIPS: set[Any] = set()
+_RESAMPLE: set[Any] = {F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear,
+                       F.grid_sample}  # fmt: skip
+for _name, _into in (
+    ("type_as", _SHAPE_ONLY_OTHERS), ("reshape_as", _SHAPE_ONLY_OTHERS),
+    ("view_as", _SHAPE_ONLY_OTHERS), ("expand_as", _SHAPE_ONLY_OTHERS),
+    ("new_zeros", _CONSTANT), ("new_ones", _CONSTANT), ("new_full", _CONSTANT),
+    ("new_empty", _CONSTANT), ("new_tensor", _CONSTANT), ("zeros_like", _CONSTANT),
+    ("ones_like", _CONSTANT), ("full_like", _CONSTANT), ("empty_like", _CONSTANT),
+    ("rand_like", _CONSTANT), ("randn_like", _CONSTANT), ("softmax", _SPATIAL_SOFTMAX),
+    ("log_softmax", _SPATIAL_SOFTMAX), ("softmin", _SPATIAL_SOFTMAX), ("roll", _ROLLS),
+    ("norm", _NORMS), ("flip", _FLIPS), ("fliplr", _FLIPS), ("flipud", _FLIPS),
+):  # fmt: skip
+    _into.update(f for f in _variants(_name) if f is not None)
 
 
 def propagate_rf(
@@ -633,61 +736,355 @@ def propagate_rf(
         call: the call.
         window: its window geometry, for convolutions and pooling.
         inputs: activation inputs with their fields (None where unknown).
+
+    Returns:
+        The field, or None where it cannot be followed (`derive_rf` says why).
     """
+    rf = derive_rf(rule, call, window, inputs)
+    return rf if isinstance(rf, RF) else None
+
+
+def derive_rf(
+    rule: OpRule | None,
+    call: OpCall,
+    window: Window | None,
+    inputs: Sequence[tuple[Tensor, RF | None]],
+) -> RF | str | None:
+    """`propagate_rf`, with the reason (a string) where the field stops at this call."""
+    try:
+        return _derive_rf(rule, call, window, inputs)
+    except Exception as err:  # a rule that cannot read these arguments: say so, run on
+        label = rule.label if rule is not None else getattr(call.func, "__name__", "?")
+        return f"the receptive-field rule of `{label}` failed on this call ({err!r})"
+
+
+def _derive_rf(
+    rule: OpRule | None,
+    call: OpCall,
+    window: Window | None,
+    inputs: Sequence[tuple[Tensor, RF | None]],
+) -> RF | str | None:
+    func = call.func
+    if func in _SHAPE_ONLY_OTHERS:
+        inputs = inputs[:1]
     fields = [rf for _, rf in inputs]
     if not fields or any(rf is None for rf in fields):
         return None
     out = call.outputs[0] if call.outputs else None
-    kind = rule.kind if rule is not None else None
-    first = fields[0]
-    # The reference for "does the layout keep the spatial axes" is the input shaped like the
-    # output (x in x * scale), else the first input.
-    first_tensor = next(
-        (t for t, _ in inputs if out is not None and t.shape == out.shape), inputs[0][0]
-    )
-    if kind in (Kind.CONV, Kind.POOL, Kind.ADAPTIVE_POOL):
-        if window is None or len(window.kernel) != first.axes:
-            return None
-        return first.window(window.kernel, window.stride, window.padding, window.dilation)
-    if kind is Kind.CONV_TRANSPOSE:
-        return None
-    if kind is Kind.PAD:
-        return _pad_rf(call, first_tensor, first, out)
-    if kind is Kind.INDEX:
-        return _index_rf(call, first_tensor, first, out)
-    if kind is Kind.PERMUTE:
-        return _permute_rf(call, first_tensor, first, out)
     if out is None:
         return None
+    first_tensor, first = inputs[0][0], fields[0]
+    assert first is not None
+    if func in _CONSTANT:
+        return RF((0,) * first.axes, first.jump, first.offset, extent=first.extent,
+                  dims=first.dims)  # fmt: skip
+    if all(not f.spatial for f in fields):  # type: ignore[union-attr]
+        return union(fields)  # type: ignore[arg-type]  # global stays global
+    kind = rule.kind if rule is not None else None
+    label = rule.label if rule is not None else getattr(func, "__name__", "?")
+    if rule is None:
+        return f"no receptive-field rule for `{label}`"
+    if kind in (Kind.CONV, Kind.POOL, Kind.ADAPTIVE_POOL):
+        return _window_rf(first, first_tensor, window, label)
+    if kind is Kind.CONV_TRANSPOSE:
+        return "a transposed convolution spreads each input unit over several outputs"
+    if kind is Kind.PAD:
+        return _pad_rf(call, first_tensor, first, out) if first.spatial else first
+    if kind is Kind.INDEX:
+        return _index_rf(call, first_tensor, first, out) if first.spatial else first
+    if kind is Kind.PERMUTE:
+        return _permute_rf(call, first_tensor, first) if first.spatial else first
+    if kind is Kind.LAYOUT:
+        return _layout_rf(call, inputs, out, label)
+    if kind is Kind.CONCAT:
+        dims = _dims_of(first, first_tensor)
+        if first.spatial and _cat_dim(call, out) in dims:
+            return "a concatenation along a spatial axis joins two maps side by side"
+    return _pointwise_rf(rule, call, inputs, out, label)
+
+
+def _dims_of(rf: RF, t: Tensor) -> list[int]:
+    """The positive tensor dimensions of `rf`'s spatial axes in `t`."""
+    return [d % t.dim() for d in rf.tensor_dims]
+
+
+def _units(rf: RF, t: Tensor) -> tuple[int, ...]:
+    if not rf.spatial or t.dim() < rf.axes or any(-d > t.dim() for d in rf.tensor_dims):
+        return (1,) * rf.axes
+    return tuple(t.shape[d] for d in rf.tensor_dims)
+
+
+def _global(rf: RF, t: Tensor) -> RF:
+    return rf.global_(_units(rf, t))
+
+
+def _window_rf(rf: RF, x: Tensor, window: Window | None, label: str) -> RF | str:
+    if not rf.spatial:
+        return rf
+    if window is None or len(window.kernel) != rf.axes:
+        return f"`{label}` windows {0 if window is None else len(window.kernel)} axes of a " \
+               f"{rf.axes}-axis field"  # fmt: skip
+    n = len(window.kernel)
+    # The window's axis i is tensor dimension -n + i; the field's axis a sits at dims[a].
+    order = [d + n for d in rf.tensor_dims]
+    if sorted(order) != list(range(n)):
+        return f"`{label}` slides over dimensions that are not the spatial axes"
+    if window.is_adaptive:
+        if all(o == 1 for o in window.out_size):
+            return _global(rf, x)
+        if any(i % o for i, o in zip(window.in_size, window.out_size, strict=True)):
+            return (
+                f"adaptive pooling from {window.in_size} to {window.out_size} uses windows of "
+                "unequal sizes: units see fields of different sizes"
+            )
+    pick = [lambda v, a=a: v[order[a]] for a in range(rf.axes)]
+    return rf.window(
+        [p(window.kernel) for p in pick],
+        [p(window.stride) for p in pick],
+        [p(window.padding) for p in pick],
+        [p(window.dilation) for p in pick],
+    )
+
+
+def _pointwise_rf(
+    rule: OpRule,
+    call: OpCall,
+    inputs: Sequence[tuple[Tensor, RF | None]],
+    out: Tensor,
+    label: str,
+) -> RF | str | None:
+    """Operations that keep each unit's position: element-wise arithmetic (with broadcasting),
+    activations, norms, reductions and matrix products over non-spatial dimensions; an operand
+    broadcast over the spatial axes, or a spatial axis reduced, contracted or normalized over,
+    makes the result global."""
+    fields: list[RF] = []
+    units: list[tuple[int, ...]] = []
+    for t, rf in inputs:
+        assert rf is not None
+        units.append(_units(rf, t))
+        if not rf.spatial:
+            fields.append(rf)
+            continue
+        mixed = _mixes_spatial(rule, call, t, rf, out)
+        if isinstance(mixed, str):
+            return mixed
+        if mixed:
+            fields.append(_global(rf, t))
+            continue
+        shape = tuple(t.shape)
+        if t.dim() > out.dim() and rule.kind is Kind.REDUCTION:
+            # The reduced dimensions are gone: the spatial ones move up by those before them.
+            reduced = _reduced_dims(call, t)
+            kept = [p - sum(1 for r in reduced if r < p) for p in _dims_of(rf, t)]
+            rf = rf.moved([p - out.dim() for p in kept])
+            shape = tuple(n for i, n in enumerate(shape) if i not in reduced)
+        dims = rf.tensor_dims
+        if len(shape) > out.dim() or any(-d > out.dim() for d in dims):
+            return f"`{label}` drops dimensions in a way the analyzer does not model"
+        if any(shape[d] != out.shape[d] for d in dims):
+            if all(shape[d] == 1 for d in dims):  # broadcast over the map: x * gate
+                fields.append(_global(rf, t))
+                continue
+            return (
+                f"`{label}` changes the spatial size from "
+                f"{'x'.join(str(shape[d]) for d in dims)} to {_at(out, dims)}"
+            )
+        fields.append(rf)
+    return union(fields, units)
+
+
+def _at(t: Tensor, dims: Sequence[int]) -> str:
+    return "x".join(str(t.shape[d]) for d in dims)
+
+
+def _mixes_spatial(rule: OpRule, call: OpCall, t: Tensor, rf: RF, out: Tensor) -> bool | str:
+    """Whether the call combines all positions of `t`'s spatial axes (a string: only some)."""
+    spatial = set(_dims_of(rf, t))
+    if rule.kind is Kind.NORM:
+        if call.func in _SPATIAL_STATISTICS:
+            return True
+        if call.func is F.layer_norm:
+            shape = call.args[1] if len(call.args) > 1 else call.kwargs["normalized_shape"]
+            normalized = set(range(t.dim() - len(tuple(shape)), t.dim()))
+            return _some(spatial & normalized, spatial, "layer norm")
+        return bool(call.func is F.batch_norm and _batch_norm_training(call))
+    if rule.kind is Kind.REDUCTION:
+        reduced = _reduced_dims(call, t)
+        return _some(spatial & reduced, spatial, f"`{rule.label}`")
+    if rule.kind is Kind.ACTIVATION and call.func in _SPATIAL_SOFTMAX:
+        dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
+        over = set(range(t.dim())) if dim is None else {dim % t.dim()}
+        return _some(spatial & over, spatial, f"`{rule.label}`")
+    if rule.kind is Kind.MATMUL:
+        return _some(spatial & _contracted_dims(call, t), spatial, f"`{rule.label}`")
+    return False
+
+
+def _some(hit: set[int], spatial: set[int], what: str) -> bool | str:
+    if not hit:
+        return False
+    if hit == spatial:
+        return True
+    return f"{what} mixes some spatial axes but not the others"
+
+
+def _batch_norm_training(call: OpCall) -> bool:
+    def bind(input, running_mean, running_var, weight=None, bias=None, training=False, *_, **__):
+        return running_mean is None or training
+
+    return bind(*call.args, **call.kwargs)
+
+
+def _reduced_dims(call: OpCall, t: Tensor) -> set[int]:
+    position = 2 if call.func in _NORMS else 1  # torch.norm(input, p, dim)
+    dim = call.kwargs.get("dim", call.args[position] if len(call.args) > position else None)
+    if dim is None or (isinstance(dim, list | tuple) and not dim):
+        return set(range(t.dim()))
+    dims = dim if isinstance(dim, list | tuple) else (dim,)
+    if not all(isinstance(d, int) for d in dims):
+        return set(range(t.dim()))  # named dimensions: take it to be all of them
+    return {d % t.dim() for d in dims}
+
+
+def _contracted_dims(call: OpCall, t: Tensor) -> set[int]:
+    """The dimensions of operand `t` that a matrix product sums over."""
+    func, args = call.func, call.args
+    n = t.dim()
+    if func in (F.linear, F.bilinear):
+        return {n - 1}
+    if func is torch.einsum:
+        return _einsum_contracted(call, t)
+    if func is torch.tensordot:
+        a, b, first, second = _tensordot_dims(call)
+        return set(first) if t is a else set(second)
+    if func is F.scaled_dot_product_attention:
+        # Keys and values are summed over their positions (dimension -2); queries keep theirs.
+        query = args[0] if args else call.kwargs.get("query")
+        return {n - 1} if t is query else {n - 2, n - 1}
+    if func is F.multi_head_attention_forward:  # (L, N, E): positions first
+        query = args[0] if args else call.kwargs.get("query")
+        return {n - 1} if t is query else {0, n - 1}
+    operands = [a for a in args if isinstance(a, Tensor)]
+    if len(operands) >= 2:
+        a, b = operands[-2], operands[-1]  # addmm / baddbmm: (bias, a, b)
+        if t is a:
+            return {n - 1}
+        if t is b:
+            return {n - 2} if n >= 2 else {0}
+    return {n - 1}
+
+
+def _einsum_contracted(call: OpCall, t: Tensor) -> set[int]:
+    terms, operands, output = _einsum_terms(call)
+    for term, operand in zip(terms, operands, strict=True):
+        if operand is t:
+            return {i for i, label in enumerate(term) if label not in output}
+    return set(range(t.dim()))
+
+
+def _layout_rf(
+    call: OpCall, inputs: Sequence[tuple[Tensor, RF | None]], out: Tensor, label: str
+) -> RF | str | None:
+    """Views, reshapes, copies, casts, dropout at inference: where did the spatial axes go?"""
+    x, rf = inputs[0]
+    assert rf is not None
     if len(inputs) > 1:
-        # An operand broadcast over the spatial axes (x * scale, scale of shape N x C x 1 x 1)
-        # reaches every position: its field is global, not a map to stride over.
-        fields = [
-            replace(rf, spatial=False) if rf.spatial and _broadcast_over(t, out, rf.axes) else rf
-            for t, rf in inputs
-        ]
-    merged = union(fields)  # type: ignore[arg-type]
-    if merged is None:
-        return None
-    if not merged.spatial or _keeps_spatial(first_tensor, out, merged.axes):
-        if (
-            kind is Kind.CONCAT
-            and merged.spatial
-            and _cat_dim(call, out) >= out.dim() - merged.axes
+        return _pointwise_rf(RULES[call.func], call, inputs, out, label)
+    if not rf.spatial:
+        return rf
+    dims = _dims_of(rf, x)
+    if call.func in _RESAMPLE:
+        return (
+            f"resampling ({label}) from {_at(x, dims)} to {_at(out, dims)}: neighbouring "
+            "output units see input fields of different sizes, so no one size is the field"
+        )
+    if call.func in _FLIPS and x.shape == out.shape:
+        return "a flip reverses the order of the units on a spatial axis"
+    if call.func in _ROLLS:
+        shifts = call.args[2] if len(call.args) > 2 else call.kwargs.get("dims")
+        rolled = set(range(x.dim())) if shifts is None else {
+            d % x.dim() for d in (shifts if isinstance(shifts, list | tuple) else (shifts,))
+        }  # fmt: skip
+        if rolled & set(dims):
+            return "a roll along a spatial axis wraps units around the edge of the map"
+        return rf
+    if x.shape == out.shape:
+        return rf
+    if x.numel() != out.numel() or x.numel() == 0:
+        # chunk, split, narrow, unbind, index_select: fine while the spatial axes are untouched.
+        if out.dim() >= -min(rf.tensor_dims) and all(
+            x.shape[d] == out.shape[d - x.dim() + out.dim()] for d in dims
         ):
-            return None  # concatenation along a spatial axis
-        return merged
-    if kind is None or kind is Kind.CONCAT:
-        return None  # unknown operation that changes the spatial layout
-    return merged.global_(tuple(first_tensor.shape[-merged.axes :]))
+            return rf
+        if all(x.shape[d] == 1 for d in dims):
+            return _global(rf, x)  # a one-unit map expanded: its field everywhere
+        return f"`{label}` changes the spatial axes from {_at(x, dims)} to " \
+               f"{'x'.join(map(str, out.shape))}"  # fmt: skip
+    moved = _reshaped_dims(tuple(x.shape), tuple(out.shape), dims)
+    if isinstance(moved, str):
+        return moved
+    if moved is None:  # the spatial axes were merged (flatten): a unit mixes all positions
+        return _global(rf, x)
+    return rf.moved([d - out.dim() for d in moved])
 
 
-def _broadcast_over(x: Tensor, out: Tensor, axes: int) -> bool:
-    return x.dim() >= axes and out.dim() >= axes and x.shape[-axes:] != out.shape[-axes:]
+def _reshaped_dims(
+    before: tuple[int, ...], after: tuple[int, ...], dims: Sequence[int]
+) -> list[int] | str | None:
+    """Where a reshape puts the spatial dimensions `dims` of `before`: their new positions,
+    None when they are merged with others (flatten), or why they cannot be followed."""
+    groups = _reshape_groups(before, after)
+    placed: list[int] = []
+    for d in dims:
+        if before[d] == 1:
+            return None  # a one-unit axis: its one field is the union
+        ins, outs = next((i, o) for i, o in groups if d in i)
+        ins = [i for i in ins if before[i] != 1]
+        outs = [o for o in outs if after[o] != 1]
+        if ins == [d] and len(outs) == 1:
+            placed.append(outs[0])
+        elif ins == [d]:
+            return (
+                f"a view splits a spatial axis of {before[d]} units into "
+                f"{'x'.join(str(after[o]) for o in outs)} (a window partition): the units of "
+                "a window are no longer neighbours on one grid"
+            )
+        elif len(outs) == 1 and 0 not in ins:
+            # flatten (of the spatial axes, or of channels and spatial axes before a linear
+            # layer): a unit stands for several positions, and the layer after it mixes them.
+            return None
+        elif len(outs) == 1:
+            return "a view merges a spatial axis into the batch axis"
+        else:
+            return "a view regroups the spatial axes with other axes"
+    return placed
 
 
-def _keeps_spatial(x: Tensor, out: Tensor, axes: int) -> bool:
-    return out.dim() == x.dim() and out.shape[-axes:] == x.shape[-axes:]
+def _reshape_groups(
+    before: tuple[int, ...], after: tuple[int, ...]
+) -> list[tuple[list[int], list[int]]]:
+    """Pairs of dimension runs with equal products, the smallest such runs, left to right."""
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(before) and j < len(after):
+        ins, outs = [i], [j]
+        a, b = before[i], after[j]
+        i, j = i + 1, j + 1
+        while a != b:
+            if a < b:
+                a *= before[i]
+                ins.append(i)
+                i += 1
+            else:
+                b *= after[j]
+                outs.append(j)
+                j += 1
+        groups.append((ins, outs))
+    # Trailing one-sized dimensions join the last run.
+    if groups:
+        groups[-1][0].extend(range(i, len(before)))
+        groups[-1][1].extend(range(j, len(after)))
+    return groups
 
 
 def _cat_dim(call: OpCall, out: Tensor) -> int:
@@ -695,40 +1092,44 @@ def _cat_dim(call: OpCall, out: Tensor) -> int:
     return dim % out.dim()
 
 
-def _pad_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor | None) -> RF | None:
+def _pad_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor) -> RF:
     pad = call.args[1] if len(call.args) > 1 else call.kwargs["pad"]
     # F.pad lists (left, right) pairs starting from the last dimension.
     lefts = [-pad[2 * i] for i in range(len(pad) // 2)][::-1]
     lefts = [0] * (x.dim() - len(lefts)) + lefts
-    return rf.shifted(lefts[-rf.axes :], (1,) * rf.axes)
+    return rf.shifted([lefts[d] for d in _dims_of(rf, x)], (1,) * rf.axes)
 
 
-def _permute_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor | None) -> RF | None:
-    """The field while the spatial axes stay last and in order; unknown once they move, since
-    the rules here (and convolutions) take the spatial axes to be the trailing ones."""
-    if out is None or not rf.spatial:
-        return rf if out is not None else None
+def _permute_rf(call: OpCall, x: Tensor, rf: RF) -> RF:
+    """Follow the spatial axes to their new dimensions."""
     n = x.dim()
     # Replay the call on a meta tensor whose dimension sizes name the dimensions.
     probe = torch.empty(tuple(range(2, n + 2)), device="meta")
     order = [size - 2 for size in call.func(probe, *call.args[1:], **call.kwargs).shape]
-    return rf if order[n - rf.axes :] == list(range(n - rf.axes, n)) else None
+    return rf.moved([order.index(d) - n for d in _dims_of(rf, x)])
 
 
-def _index_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor | None) -> RF | None:
-    if out is None:
-        return None
+def _index_rf(call: OpCall, x: Tensor, rf: RF, out: Tensor) -> RF | str:
     index = call.args[1] if len(call.args) > 1 else None
     index = index if isinstance(index, tuple) else (index,)
     if Ellipsis in index:
         at = index.index(Ellipsis)
         index = index[:at] + (slice(None),) * (x.dim() - len(index) + 1) + index[at + 1 :]
-    if not all(isinstance(i, slice) for i in index) or len(index) > x.dim():
-        return rf if _keeps_spatial(x, out, rf.axes) else None
+    dims = _dims_of(rf, x)
+    simple = all(isinstance(i, slice | int) for i in index) and len(index) <= x.dim()
+    if not simple:
+        if out.dim() == x.dim() and all(x.shape[d] == out.shape[d] for d in dims):
+            return rf  # indexing the channels only (x[:, mask])
+        return "indexing with tensors or None moves the spatial axes"
     index = index + (slice(None),) * (x.dim() - len(index))
     starts, steps = [], []
-    for i, n in zip(index[-rf.axes :], x.shape[-rf.axes :], strict=True):
-        start, _, step = i.indices(n)
+    for d in dims:
+        i = index[d]
+        if isinstance(i, int):
+            return "an integer index picks one row of the map"
+        start, _, step = i.indices(x.shape[d])
         starts.append(start)
         steps.append(step)
-    return rf.shifted(starts, steps)
+    dropped = sum(1 for i in index if isinstance(i, int))
+    after = [d - sum(1 for k in range(d) if isinstance(index[k], int)) for d in dims]
+    return rf.shifted(starts, steps).moved([d - (x.dim() - dropped) for d in after])

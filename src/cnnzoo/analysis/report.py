@@ -235,10 +235,12 @@ def summary(
         notes.append(f"no formula for: {ops}; counted as 0 FLOPs")
     lost = next((r for r in result.rows if r.rf is None and _spatial_input(r)), None)
     if lost is not None:
-        notes.append(
-            f"receptive field not followed past {lost.name} ({lost.type}): it moves or mixes the "
-            "spatial axes in a way the analyzer does not model"
+        prefix = "receptive field stops here: "
+        why = next(
+            (n.removeprefix(prefix) for n in lost.notes if n.startswith(prefix)),
+            "it moves or mixes the spatial axes in a way the analyzer does not model",
         )
+        notes.append(f"receptive field not followed past {lost.name} ({lost.type}): {why}")
     unused = sum(p.numel for p in result.params) - sum(r.params for r in result.rows)
     if unused and failure is None:
         notes.append(

@@ -48,7 +48,7 @@ from cnnzoo.analysis.formulas import (
     OpCall,
     OpCost,
     Window,
-    propagate_rf,
+    derive_rf,
     window_of,
 )
 from cnnzoo.analysis.receptive_field import RF
@@ -88,6 +88,7 @@ class _Call:
     windows: list[Window] = field(default_factory=list)
     used: dict[str, ParamRef] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
+    rf_stops: list[str] = field(default_factory=list)
     functions: Counter[str] = field(default_factory=Counter)
 
 
@@ -220,8 +221,11 @@ class _Tracer(TorchFunctionMode):
         call = OpCall(func, args, kwargs, outputs)
         window = rule.window(args, kwargs, func) if rule is not None and rule.window else None
         cost = rule.cost(call, window) if rule is not None else OpCost(0, 0)
+        stop = None
         if inputs:
-            rf = propagate_rf(rule, call, window, inputs)
+            rf = derive_rf(rule, call, window, inputs)
+            if isinstance(rf, str):  # the field stops here, for this reason
+                stop, rf = f"receptive field stops here: {rf}", None
             for o in outputs:
                 self.acts[id(o)] = (weakref.ref(o), rf)
         label = _label(func)
@@ -235,11 +239,13 @@ class _Tracer(TorchFunctionMode):
                 top.windows.append(window)
             if rule is None and inputs:
                 top.unknown.append(label)
+            if stop is not None:
+                top.rf_stops.append(stop)
             return
         if not inputs and not cost.macs:
             return
         self._function_row(top, func, label, rule is None, [t for t, _ in inputs], outputs,
-                           cost, window, used)  # fmt: skip
+                           cost, window, used, stop)  # fmt: skip
 
     def _function_row(
         self,
@@ -252,6 +258,7 @@ class _Tracer(TorchFunctionMode):
         cost: OpCost,
         window: Window | None,
         used: dict[str, ParamRef],
+        stop: str | None = None,
     ) -> None:
         prefix = f"{owner.name}." if owner is not None and owner.name else ""
         count = 0
@@ -274,7 +281,8 @@ class _Tracer(TorchFunctionMode):
             flops=cost.flops,
             windows=[window] if window is not None else [],
             in_place=in_place,
-            notes=(f"no formula for `{label}`; counted as 0 FLOPs",) if unknown else (),
+            notes=((f"no formula for `{label}`; counted as 0 FLOPs",) if unknown else ())
+            + ((stop,) if stop else ()),
             parents=self._block_chain(),
         )
 
@@ -383,7 +391,8 @@ class _Tracer(TorchFunctionMode):
                     flops=call.flops,
                     windows=call.windows,
                     in_place=any(o is i for o in outputs for i in call.inputs),
-                    notes=tuple(f"no formula for `{u}`; counted as 0 FLOPs" for u in unknown),
+                    notes=tuple(f"no formula for `{u}`; counted as 0 FLOPs" for u in unknown)
+                    + tuple(dict.fromkeys(call.rf_stops)),
                     parents=call.parents,
                 )
             else:
@@ -512,7 +521,8 @@ def trace(
 
     tracer = _Tracer(model, params)
     x = torch.zeros(input_shape, dtype=dtype, device=device)
-    tracer.mark_input(x, RF.identity(len(input_shape) - 2) if len(input_shape) > 2 else None)
+    spatial = input_shape[2:]
+    tracer.mark_input(x, RF.identity(len(spatial), spatial) if spatial else None)
     modes = [(m, m.training) for m in model.modules()]
     patched = training and hasattr(model, "forward_with_aux") and "forward" not in vars(model)
     handles = []
