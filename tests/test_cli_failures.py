@@ -122,7 +122,7 @@ CASES: list[tuple[str, list[str], int, str, list[str]]] = [
      "unknown model 'resnet5'", ["{tmp}/u.onnx"]),
     # predict and evaluate
     ("predict-no-run", ["predict", "{tmp}/no_run", "{tmp}/image.png"], 2,
-     "argument checkpoint: no such folder: {tmp}/no_run", []),
+     "argument checkpoint: {tmp}/no_run does not exist (no such folder)", []),
     ("predict-no-image", ["predict", "{tmp}/empty", "{tmp}/missing.png"], 2,
      "argument images: no such file: {tmp}/missing.png", []),
     ("predict-top-zero", ["predict", "{tmp}/empty", "{tmp}/image.png", "--top", "0"], 2,

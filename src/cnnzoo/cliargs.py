@@ -101,7 +101,7 @@ def existing_dir(text: str) -> Path:
     """A folder that exists (a run directory, a checkpoint folder)."""
     path = Path(text).expanduser()
     if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such folder: {text}")
+        raise argparse.ArgumentTypeError(f"{text} does not exist (no such folder)")
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is not a folder")
     return path
