@@ -13,6 +13,9 @@ from dataclasses import dataclass, replace
 from cnnzoo.analysis.formulas import Window
 from cnnzoo.analysis.receptive_field import RF
 
+# The producer that stands for the network's input in `LayerRecord.producers`.
+INPUT = -1
+
 # Optimizer state kept per trainable parameter, in parameter-sized tensors.
 OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adam": 2}
 
@@ -53,6 +56,9 @@ class LayerRecord:
         inexact: the window's output-size division is not exact (the size was rounded).
         in_place: the layer wrote into its input.
         notes: anything the counts could not cover.
+        producers: indices of the rows whose outputs this layer reads, in the order it first
+            reads them; -1 (`INPUT`) stands for the network's input. A merge (a residual add, an
+            inception concatenation) lists its branches, so the graph can be drawn from records.
     """
 
     index: int
@@ -75,6 +81,7 @@ class LayerRecord:
     inexact: bool = False
     in_place: bool = False
     notes: tuple[str, ...] = ()
+    producers: tuple[int, ...] = ()
 
     @property
     def kernel(self) -> tuple[int, ...] | None:
@@ -250,29 +257,29 @@ def at_depth(
     depth: int | None,
 ) -> tuple[LayerRecord, ...]:
     """The records summarized to `depth`: layers nested deeper are merged into the outermost
-    enclosing block at that depth or deeper, one record per block call; sums are unchanged."""
+    enclosing block at that depth or deeper, one record per block call; sums are unchanged, and
+    a block's producers are the rows outside it that its layers read."""
     if depth is None:
         return rows
-    out: list[LayerRecord] = []
-    current: int | None = None
-    group: list[LayerRecord] = []
-
-    def flush() -> None:
-        if current is not None:
-            out.append(_merge(blocks[current], group, len(out)))  # type: ignore[arg-type]
-
+    groups: list[tuple[int | None, list[LayerRecord]]] = []
     for row, chain in zip(rows, parents, strict=True):
         block = _enclosing(row, chain, blocks, depth)
-        if block is None:
-            flush()
-            current, group = None, []
-            out.append(_reindexed(row, len(out)))
-        elif block == current:
-            group.append(row)
+        if block is not None and groups and groups[-1][0] == block:
+            groups[-1][1].append(row)
         else:
-            flush()
-            current, group = block, [row]
-    flush()
+            groups.append((block, [row]))
+    new_index = {r.index: i for i, (_, group) in enumerate(groups) for r in group}
+    new_index[INPUT] = INPUT
+    out: list[LayerRecord] = []
+    for i, (block, group) in enumerate(groups):
+        producers = tuple(
+            dict.fromkeys(new_index[p] for r in group for p in r.producers if new_index[p] != i)
+        )
+        if block is None:
+            (row,) = group
+            out.append(replace(row, index=i, producers=producers))
+        else:
+            out.append(_merge(blocks[block], group, i, producers))  # type: ignore[arg-type]
     return tuple(out)
 
 
@@ -289,11 +296,9 @@ def _enclosing(
     return None
 
 
-def _reindexed(row: LayerRecord, index: int) -> LayerRecord:
-    return row if row.index == index else replace(row, index=index)
-
-
-def _merge(block: BlockCall, rows: list[LayerRecord], index: int) -> LayerRecord:
+def _merge(
+    block: BlockCall, rows: list[LayerRecord], index: int, producers: tuple[int, ...]
+) -> LayerRecord:
     shared_with = tuple(dict.fromkeys(name for r in rows for name in r.shared_with))
     notes = tuple(dict.fromkeys(note for r in rows for note in r.notes))
     return LayerRecord(
@@ -316,4 +321,5 @@ def _merge(block: BlockCall, rows: list[LayerRecord], index: int) -> LayerRecord
         rf=block.rf,
         inexact=any(r.inexact for r in rows),
         notes=notes,
+        producers=producers,
     )
