@@ -165,6 +165,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         parse_input_size(args.input) if args.input else None,
         batch_size=args.batch,
         depth=args.depth,
+        find_exact_inputs=args.explain,
     )
     if args.explain:
         print(report.explain())

@@ -17,7 +17,7 @@ from rich.table import Table
 from cnnzoo.analysis.records import LayerRecord
 
 if TYPE_CHECKING:
-    from cnnzoo.analysis.report import Report
+    from cnnzoo.analysis.records import Analysis as Report
 
 _COLUMNS = ("layer", "type", "output", "window", "params", "MACs", "FLOPs", "memory", "RF/stride",
             "notes")  # fmt: skip
