@@ -124,6 +124,7 @@ def smallest_input(
         The failure with `smallest_input`, `largest_input` (when a larger size fails again)
         and `hint` filled in.
     """
+    failure = replace(failure, smallest_input=None, largest_input=None, hint="")
     channels, *spatial = input_size
     if not spatial:
         return failure
