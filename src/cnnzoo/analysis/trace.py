@@ -466,7 +466,8 @@ class _Tracer(TorchFunctionMode):
             return
         with torch._C.DisableTorchFunction():
             call = self.stack.pop()
-            call.inputs = tuple(_tensor_args(args, kwargs))
+            if kwargs:  # the positional tensors were collected when the call began
+                call.inputs = tuple(_tensor_args(args, kwargs))
             outputs = _tensors(output)
             if call.leaf:
                 for t in call.inputs:
