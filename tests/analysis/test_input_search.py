@@ -93,5 +93,19 @@ def test_wrong_channels_are_not_a_size_problem() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
     failure = summary(model, (1, 8, 8)).failure
     assert failure is not None and failure.smallest_input is None
-    if failure.kind == "shape mismatch":
-        assert "no size helps" in failure.hint
+    assert failure.hint.startswith("no size helps") and "first layer (0)" in failure.hint
+
+
+class _Half(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.half())
+
+
+def test_a_failure_the_size_does_not_change_is_not_searched_for_long() -> None:
+    failure = summary(_Half(), (3, 8, 8), search_seconds=600).failure
+    assert failure is not None and failure.smallest_input is None
+    assert "no size helps" in failure.hint and "alike, conv fails" in failure.hint

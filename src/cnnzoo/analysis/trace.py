@@ -1,9 +1,11 @@
 """Trace one forward pass into per-layer records, without doing the arithmetic.
 
 The model runs once, in eval mode, with its parameters and buffers swapped for meta-device twins
-(`torch.func.functional_call`), so nothing is allocated, the time does not depend on the input
-resolution or batch size, and the model's weights, batch-norm statistics and device are never
-touched. Two instruments watch the pass:
+(what `torch.func.functional_call` does, done directly: its bookkeeping cost more than a ResNet's
+whole trace), so nothing is allocated, the time does not depend on the input resolution or batch
+size, and the model's weights, batch-norm statistics and device are never touched. The twins are
+kept with the model (weakly), so a second summary of it, at another input size say, reuses them.
+Two instruments watch the pass:
 
 - forward hooks on the model's modules give the call structure: a module without children is a
   layer, a module with children is a block around the layers its forward runs;
@@ -13,8 +15,12 @@ touched. Two instruments watch the pass:
   the layer it runs in, and the receptive field of its outputs is derived from its inputs'.
   Operations whose outputs are shaped like their inputs (normalization, activations,
   element-wise arithmetic) get their meta outputs from the table too (`OpRule.meta_output`),
-  which is much faster than PyTorch's Python meta kernels for them; convolutions, pooling,
-  linear layers and everything else run PyTorch's own meta kernels.
+  which is much faster than PyTorch's Python meta kernels for them; convolutions, linear layers
+  and concatenations get theirs from their shapes here (`_fast_output`), and everything else runs
+  PyTorch's own meta kernels.
+
+Every row records its producers: the rows whose outputs it reads (`LayerRecord.producers`), so
+the network's graph can be drawn from the records alone.
 
 A model whose tensors are all on meta already (`meta_model`) runs as it is. The fallback for
 networks that meta tensors cannot run (`real=True`) runs the model itself, under `no_grad`.
@@ -199,6 +205,8 @@ def _fast_output(func: Callable[..., Any], args: tuple, kwargs: dict, window: Wi
     x, weight = args[0], args[1]
     if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and x.is_meta and weight.is_meta):
         return None
+    if x.dtype != weight.dtype:
+        return None  # PyTorch raises; let it
     if func is F.linear:
         bias = args[2] if len(args) > 2 else None
         if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:
@@ -207,8 +215,12 @@ def _fast_output(func: Callable[..., Any], args: tuple, kwargs: dict, window: Wi
             return None
         return torch.empty((*x.shape[:-1], weight.shape[0]), dtype=x.dtype, device="meta")
     groups = args[6] if len(args) > 6 else 1
-    if window is None or not isinstance(groups, int):
-        return None
+    if (
+        window is None
+        or not isinstance(groups, int)
+        or (len(args) > 4 and isinstance(args[4], str))
+    ):
+        return None  # string padding: PyTorch checks what it allows
     return _conv_output(x, weight, groups, window)
 
 
