@@ -197,3 +197,14 @@ def test_a_failing_forward_leaves_the_model_as_it_was() -> None:
     after = dict([*model.named_parameters(), *model.named_buffers()])
     assert after.keys() == tensors.keys()
     assert all(after[n] is t and not t.is_meta for n, t in tensors.items())
+
+
+def test_the_tracer_walks_modules_in_named_modules_order() -> None:
+    from cnnzoo.analysis.trace import _named_modules
+
+    shared = nn.Conv2d(4, 4, 3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(shared, nn.ReLU()), shared, None)
+    for m in (model, cnnzoo.analysis.meta_model("googlenet")):
+        assert [(n, id(x)) for n, x in _named_modules(m)] == [
+            (n, id(x)) for n, x in m.named_modules()
+        ]

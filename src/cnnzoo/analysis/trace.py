@@ -617,6 +617,24 @@ class _Slot:
     tensor: Tensor
 
 
+def _named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """`model.named_modules()` (pre-order, a shared module once, under its first name) without
+    its recursive generators, which cost a yield per level for every module of a deep network."""
+    found: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+    stack: list[tuple[str, nn.Module]] = [("", model)]
+    while stack:
+        name, m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        found.append((name, m))
+        prefix = f"{name}." if name else ""
+        children = [(prefix + key, c) for key, c in m._modules.items() if c is not None]
+        stack.extend(reversed(children))
+    return found
+
+
 def _walk(
     model: nn.Module,
 ) -> tuple[dict[int, tuple[str, str, int, bool]], list[nn.Module], list[_Slot], list[_Slot],
@@ -631,7 +649,7 @@ def _walk(
     params: list[_Slot] = []
     buffers: list[_Slot] = []
     param_names: dict[int, str] = {}
-    for qualified, m in model.named_modules():
+    for qualified, m in _named_modules(model):
         depth = qualified.count(".") + 1 if qualified else 0
         modules[id(m)] = (qualified, type(m).__name__, depth, not m._modules)
         order.append(m)
