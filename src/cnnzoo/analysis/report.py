@@ -124,8 +124,7 @@ def summary(
     if lost is not None:
         notes.append(
             f"receptive field not followed past {_display_name(lost)} ({lost.type}): it moves or "
-            "mixes the "
-            "spatial axes in a way the analyzer does not model"
+            "mixes the spatial axes in a way the analyzer does not model"
         )
     unused = sum(p.numel for p in result.params) - sum(r.params for r in result.rows)
     if unused and failure is None:
