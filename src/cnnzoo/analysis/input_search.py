@@ -234,11 +234,11 @@ def _hint(probe: _Prober, smallest: int, largest: tuple[int, Failure] | None) ->
         pass
     again = sorted(s for s, r in probe.results.items() if s > end and r.failure is None)
     tried = _size(probe.size(probe.largest_tried))
-    run = f"sizes {_size(probe.size(smallest))} to {_size(probe.size(end))} pass"
+    run = f"{_size(probe.size(smallest))} to {_size(probe.size(end))} pass"
     fails = f"{_size(probe.size(end + 1))} fails again at {after.layer} ({after.message})"
     if again:
         return f"{text}; {run}, {fails}, but {_size(probe.size(again[0]))} passes again"
-    return f"{text}; only {run} of the sizes tried up to {tried}: {fails}"
+    return f"{text}; of the sizes tried (up to {tried}), only {run}: {fails}"
 
 
 def exact_inputs(
