@@ -239,3 +239,12 @@ def test_the_tracer_walks_modules_in_named_modules_order() -> None:
         assert [(n, id(x)) for n, x in _named_modules(m)] == [
             (n, id(x)) for n, x in m.named_modules()
         ]
+
+
+def test_training_mode_traces_the_auxiliary_heads_and_restores_the_model() -> None:
+    model = cnnzoo.create_model("googlenet").eval()
+    train, infer = summary(model, mode="train"), summary(model)
+    assert train.mode == "train" and train.totals.macs > infer.totals.macs
+    assert any(r.name.startswith("aux") for r in train.all_layers)
+    assert not any(r.name.startswith("aux") for r in infer.all_layers)
+    assert not model.training and "forward" not in vars(model)

@@ -268,6 +268,7 @@ class Analysis:
         all_layers: every executed layer, whatever `depth` is.
         exact: the inputs that make inexact divisions exact, when they were searched for
             (`summary(..., find_exact_inputs=True)`); None when not searched.
+        mode: "eval", or "train": traced in training mode (dropout on, auxiliary heads run).
     """
 
     model: str
@@ -283,6 +284,7 @@ class Analysis:
     traced_on: str
     all_layers: tuple[LayerRecord, ...]
     exact: ExactInputs | None = None
+    mode: str = "eval"
 
     def highlights(self, n: int = 3) -> dict[str, list[tuple[str, int, float]]]:
         """The layers holding the most parameters and the most activation memory.

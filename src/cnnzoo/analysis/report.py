@@ -75,6 +75,7 @@ def summary(
     depth: int | None = None,
     find_exact_inputs: bool = False,
     search_seconds: float = SEARCH_SECONDS,
+    mode: str = "eval",
 ) -> Report:
     """Explain a network layer by layer: shapes, parameters, MACs, FLOPs, memory, receptive field.
 
@@ -93,6 +94,9 @@ def summary(
             division exact (`Report.exact`; re-traces the network up to 64 times).
         search_seconds: the time bound of the search for the smallest input that passes, when
             the network rejects `input_size`.
+        mode: "eval" (inference), or "train": the model in training mode (dropout active,
+            batch norm on batch statistics) running its training forward, `forward_with_aux`
+            where it has one (GoogLeNet's auxiliary heads). Meta tensors only.
 
     Returns:
         A `Report`; if the input is too small or shapes mismatch, its `failure` names the layer
@@ -101,10 +105,21 @@ def summary(
     model, name, input_size = _resolve(model_or_name, input_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    training = mode == "train"
     notes: list[str] = []
     real = False
-    result = trace(model, (batch_size, *input_size), dtype)
-    if result.error is not None and meta_problem(result.error) and not _on_meta(model):
+    result = trace(model, (batch_size, *input_size), dtype, training=training)
+    if training and hasattr(model, "forward_with_aux"):
+        notes.append("training mode: traced `forward_with_aux`, the auxiliary heads included")
+    # A real forward in training mode would update the caller's batch-norm statistics.
+    if (
+        result.error is not None
+        and meta_problem(result.error)
+        and not _on_meta(model)
+        and not training
+    ):
         notes.append(
             f"meta tensors cannot run this network ({_first_line(result.error)}); shapes and "
             "counts come from a real forward pass"
@@ -160,6 +175,7 @@ def summary(
         traced_on=device,
         all_layers=result.rows,
         exact=exact,
+        mode=mode,
     )
 
 

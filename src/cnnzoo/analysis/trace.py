@@ -1,10 +1,11 @@
 """Trace one forward pass into per-layer records, without doing the arithmetic.
 
-The model runs once, in eval mode, with its parameters and buffers swapped for meta-device twins
-(what `torch.func.functional_call` does, done directly: its bookkeeping cost more than a ResNet's
-whole trace), so nothing is allocated, the time does not depend on the input resolution or batch
-size, and the model's weights, batch-norm statistics and device are never touched. The twins are
-kept with the model (weakly), so a second summary of it, at another input size say, reuses them.
+The model runs once, in eval mode (training mode when asked), with its parameters and buffers
+swapped for meta-device twins (what `torch.func.functional_call` does, done directly: its
+bookkeeping cost more than a ResNet's whole trace), so nothing is allocated, the time does not
+depend on the input resolution or batch size, and the model's weights, batch-norm statistics and
+device are never touched. The twins are kept with the model (weakly), so a second summary of it,
+at another input size say, reuses them.
 Two instruments watch the pass:
 
 - forward hooks on the model's modules give the call structure: a module without children is a
@@ -670,6 +671,7 @@ def trace(
     dtype: torch.dtype = torch.float32,
     *,
     real: bool = False,
+    training: bool = False,
 ) -> TraceResult:
     """Run `model` once on an input of `input_shape` (batch included) and record every layer.
 
@@ -680,6 +682,7 @@ def trace(
         dtype: dtype of the input and of the floating-point parameters.
         real: run the model as it is, on real tensors, instead of on meta twins (the fallback
             for networks that meta tensors cannot run).
+        training: run in training mode, through `forward_with_aux` where the model has one.
     """
     modules, order, param_slots, buffer_slots, param_names = _walk(model)
     tensors = [s.tensor for s in param_slots] + [s.tensor for s in buffer_slots]
@@ -710,6 +713,7 @@ def trace(
     x = torch.zeros(input_shape, dtype=dtype, device=device)
     tracer.mark_input(x, RF.identity(len(input_shape) - 2) if len(input_shape) > 2 else None)
     modes = [m.training for m in order]
+    patched = training and hasattr(model, "forward_with_aux") and "forward" not in vars(model)
     handles = []
     error: BaseException | None = None
     output: Any = None
@@ -724,7 +728,9 @@ def trace(
         handles.append(register_module_forward_pre_hook(tracer.pre_hook))
         handles.append(register_module_forward_hook(tracer.post_hook, with_kwargs=True))
         for m in order:
-            m.__dict__["training"] = False  # what `model.eval()` sets, without its recursion
+            m.__dict__["training"] = training  # what `model.train(training)` sets, flat
+        if patched:
+            model.forward = model.forward_with_aux  # removed in `finally`
         if swap:
             # What `torch.func.functional_call` does, without its per-call bookkeeping: every
             # slot holding a parameter or buffer gets its twin (a tied weight: one twin).
@@ -741,8 +747,10 @@ def trace(
                 slot.table[slot.key] = slot.tensor
         for handle in handles:
             handle.remove()
-        for m, training in zip(order, modes, strict=True):
-            m.__dict__["training"] = training
+        if patched:
+            del model.forward
+        for m, was_training in zip(order, modes, strict=True):
+            m.__dict__["training"] = was_training
         if collecting:
             gc.enable()
     failure = tracer.failure
