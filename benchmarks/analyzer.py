@@ -1,32 +1,38 @@
-"""Time `cnnzoo.summary` against torchinfo and fvcore, in the same run, on the same models.
+"""Time `cnnzoo.summary` against `torchinfo.summary` in the same process, on the same models.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python benchmarks/analyzer.py [--repeat 3] [--out benchmarks/results/analyzer.csv]
+    .venv/bin/python benchmarks/analyzer.py [--repeat 7] [--models resnet50 ...]
+                                             [--out benchmarks/results/analyzer.csv]
 
-Each tool gets the same CPU model (built once, float32, contiguous memory format) and does what
-its users call it for: cnnzoo.summary (per-layer records on meta tensors), torchinfo.summary
-with output shapes, parameters and mult-adds (a real forward pass with hooks), fvcore's
-FlopCountAnalysis rendered as its per-module table (a TorchScript trace of a real forward).
-One warm-up call, then `--repeat` timed calls of each peer and 20 times as many of cnnzoo
-(milliseconds each, so more calls steady its median on a shared machine), taking turns so that
-all see the same load: median, min and max in seconds. The Markdown table gives speed-ups of
-the medians, and in parentheses of the fastest calls.
+Each tool gets the same CPU model (built once, float32, contiguous memory format, eval mode) at
+batch 1 and 3x224x224, and does what its users call it for: cnnzoo.summary (per-layer records
+on meta tensors) and torchinfo.summary with output shapes, parameters and mult-adds (a real
+forward pass with hooks). One warm-up call each, then timed calls taking turns round by round,
+so that all see the same load: `--repeat` calls of torchinfo and 10 times as many of cnnzoo
+(milliseconds each). Three more cnnzoo figures:
+
+- "cnnzoo-first": the first summary of a freshly built module, which cannot reuse anything a
+  previous summary of it learned (its parameters' meta twins);
+- 3x512x512 at batch 8 and 3x1024x1024 at batch 64: the trace runs on meta tensors, so these
+  should take as long as 224 at batch 1 (the peers would need tens of GB and minutes).
+
+Every row records the machine (lscpu model and flags), the load average before and after the
+model's measurements, torch's version and threads. Measure on an idle machine: under load the
+peers' real forward passes compete for the cores and the ratios mean nothing. mobilenet_v2 is
+not a registered cnnzoo model; it is built from torchvision.
 
 `--memory` instead compares the training-memory estimate (`Totals.training_bytes("adam")`) with
 the peak resident memory of one real training step (forward, backward, Adam step) on the CPU,
 measured in a fresh process as the growth of its peak RSS over its RSS before the step, plus
 the parameters, buffers and input already allocated by then.
-
-The peers run the model for real, so at 1024x1024 with batch 64 they would need tens to
-hundreds of GB of memory and minutes per call on a CPU: that configuration times cnnzoo alone,
-against its own 224 x 1 time. The first cnnzoo call in a process also pays PyTorch's one-time
-import of its meta-kernel machinery (sympy, torch._dynamo); it is timed separately ("cold").
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
+import os
 import platform
 import statistics
 import subprocess
@@ -39,10 +45,21 @@ from pathlib import Path
 import torch
 
 import cnnzoo
+from cnnzoo.fileio import atomic_write_text
 
-MODELS = ("resnet50", "resnet152", "densenet121", "vgg16")
+MODELS = ("resnet50", "resnet152", "densenet121", "mobilenet_v2")
 SMALL = ((3, 224, 224), 1)
-LARGE = ((3, 1024, 1024), 64)
+LARGER = (((3, 512, 512), 8), ((3, 1024, 1024), 64))
+CNNZOO_TIMES = 10  # cnnzoo calls per peer call
+
+
+def build(name: str) -> torch.nn.Module:
+    """A registered cnnzoo model, else a torchvision one (mobilenet_v2), in eval mode."""
+    if name in cnnzoo.list_models():
+        return cnnzoo.create_model(name).eval()
+    import torchvision
+
+    return torchvision.models.get_model(name, weights=None).eval()
 
 
 def timed(
@@ -62,6 +79,17 @@ def timed(
     return times
 
 
+def first_calls(name: str, repeat: int) -> list[float]:
+    """Seconds of the first `summary` of freshly built modules (built outside the timing)."""
+    times = []
+    for _ in range(repeat):
+        model = build(name)
+        start = time.perf_counter()
+        cnnzoo.summary(model, SMALL[0], batch_size=SMALL[1])
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def run_torchinfo(model: torch.nn.Module, size: tuple[int, ...], batch: int) -> object:
     import torchinfo
 
@@ -74,25 +102,27 @@ def run_torchinfo(model: torch.nn.Module, size: tuple[int, ...], batch: int) -> 
     )
 
 
-def run_fvcore(model: torch.nn.Module, size: tuple[int, ...], batch: int) -> str:
-    from fvcore.nn import FlopCountAnalysis, flop_count_table
+def machine() -> dict[str, str]:
+    """The CPU as lscpu names it, with its flags, and the thread count torch uses."""
+    fields = {"Model name": "", "Flags": ""}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = ""
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in fields:
+            fields[key.strip()] = value.strip()
+    return {
+        "cpu": fields["Model name"] or platform.processor() or platform.machine(),
+        "cpu_flags": fields["Flags"],
+        "threads": str(torch.get_num_threads()),
+    }
 
-    analysis = FlopCountAnalysis(model, torch.zeros(batch, *size))
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    analysis.tracer_warnings("none")
-    return flop_count_table(analysis)
 
-
-def cold_seconds(name: str) -> float:
-    """The first `summary` call in a fresh interpreter (after `import cnnzoo`)."""
-    code = (
-        "import time, cnnzoo\n"
-        f"m = cnnzoo.create_model({name!r})\n"
-        "t = time.perf_counter(); cnnzoo.summary(m, (3, 224, 224))\n"
-        "print(time.perf_counter() - t)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+def load() -> str:
+    """The 1-, 5- and 15-minute load averages, as `uptime` gives them."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 MEMORY_CASES = (("resnet18", 16), ("resnet50", 8), ("vgg11", 4), ("densenet121", 8))
@@ -138,73 +168,87 @@ def memory_table() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--out", default="benchmarks/results/analyzer.csv")
-    parser.add_argument("--memory", action="store_true", help="training-memory estimate check")
-    args = parser.parse_args()
-    if args.memory:
-        print(memory_table())
-        return
-    names = [n for n in args.models if n in cnnzoo.list_models()]
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+def measure(names: list[str], repeat: int, peers: bool) -> list[dict[str, str]]:
+    """One CSV row per (model, tool, input, batch)."""
+    host = machine()
     rows = []
     for name in names:
-        model = cnnzoo.create_model(name).eval()
-        (small, one), (large, many) = SMALL, LARGE
+        model = build(name)
+        before = load()
         calls: dict[tuple[str, tuple[int, ...], int], Callable[[], object]] = {
-            ("cnnzoo", small, one): partial(cnnzoo.summary, model, small, batch_size=one),
-            ("cnnzoo", large, many): partial(cnnzoo.summary, model, large, batch_size=many),
-            ("torchinfo", small, one): partial(run_torchinfo, model, small, one),
-            ("fvcore", small, one): partial(run_fvcore, model, small, one),
+            ("cnnzoo", size, batch): partial(cnnzoo.summary, model, size, batch_size=batch)
+            for size, batch in (SMALL, *LARGER)
         }
-        repeats = {key: 20 * args.repeat if key[0] == "cnnzoo" else args.repeat for key in calls}
-        for (tool, size, batch), times in timed(calls, repeats).items():
+        if peers:
+            calls["torchinfo", *SMALL] = partial(run_torchinfo, model, *SMALL)  # type: ignore[index]
+        repeats = {key: repeat * (CNNZOO_TIMES if key[0] == "cnnzoo" else 1) for key in calls}
+        results = timed(calls, repeats)
+        results["cnnzoo-first", *SMALL] = first_calls(name, repeat)  # type: ignore[index]
+        after = load()
+        for (tool, size, batch), times in results.items():
             median, low, high = statistics.median(times), min(times), max(times)
             rows.append({
                 "model": name, "tool": tool, "input": "x".join(map(str, size)),
-                "batch_size": batch, "dtype": "float32", "memory_format": "contiguous",
-                "median_s": f"{median:.4f}", "min_s": f"{low:.4f}", "max_s": f"{high:.4f}",
-                "repeat": len(times), "machine": machine, "torch": torch.__version__,
-                "python": platform.python_version(),
+                "batch_size": str(batch), "dtype": "float32", "memory_format": "contiguous",
+                "median_s": f"{median:.5f}", "min_s": f"{low:.5f}", "max_s": f"{high:.5f}",
+                "repeat": str(len(times)), "load_before": before, "load_after": after,
+                "torch": torch.__version__, "python": platform.python_version(), **host,
             })  # fmt: skip
-            print(f"{name:12s} {tool:9s} {size[1]}x{size[2]} x{batch:<3d} {median:8.4f} s "
-                  f"(min {low:.4f}, max {high:.4f})", flush=True)  # fmt: skip
+            print(f"{name:12s} {tool:13s} {size[1]}x{size[2]} x{batch:<3d} {median * 1e3:8.2f} ms "
+                  f"(min {low * 1e3:.2f}, max {high * 1e3:.2f}; load {before} -> {after})",
+                  flush=True)  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="torchinfo calls per model")
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--out", default="benchmarks/results/analyzer.csv")
+    parser.add_argument("--no-peers", action="store_true", help="time cnnzoo alone (smoke runs)")
+    parser.add_argument("--memory", action="store_true", help="training-memory estimate check")
+    args = parser.parse_args(argv)
+    if args.memory:
+        print(memory_table())
+        return
+    print(f"load before: {load()}", flush=True)
+    rows = measure(args.models, args.repeat, peers=not args.no_peers)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_text(out, text.getvalue())
     print(f"\nwrote {out}\n")
-    print(markdown(rows, names))
-    if names:
-        print(f"\ncold first call, {names[0]} at 224: {cold_seconds(names[0]):.2f} s")
+    print(markdown(rows, args.models))
 
 
-def markdown(rows: list[dict], names: list[str]) -> str:
-    def seconds(name: str, tool: str, batch: int, stat: str = "median_s") -> float:
-        (row,) = [
-            r for r in rows if (r["model"], r["tool"], r["batch_size"]) == (name, tool, batch)
-        ]
-        return float(row[stat])
+def markdown(rows: list[dict[str, str]], names: list[str]) -> str:
+    """Medians per model; speed-ups of the medians, in parentheses of the fastest calls."""
 
+    def seconds(name: str, tool: str, size: tuple[int, ...], batch: int, stat: str) -> float:
+        key = (name, tool, "x".join(map(str, size)), str(batch))
+        found = [r for r in rows if (r["model"], r["tool"], r["input"], r["batch_size"]) == key]
+        return float(found[0][stat]) if found else float("nan")
+
+    (size, batch), large = SMALL, LARGER[-1]
     lines = [
-        "| model | cnnzoo 224 x1 | torchinfo | fvcore | vs torchinfo | vs fvcore "
+        "| model | cnnzoo 224 x1 | first summary | torchinfo | vs torchinfo "
         "| cnnzoo 1024 x64 | 1024 x64 / 224 x1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
-        ours, info, fv = (seconds(name, t, 1) for t in ("cnnzoo", "torchinfo", "fvcore"))
-        large = seconds(name, "cnnzoo", LARGE[1])
-        fastest = {t: seconds(name, t, 1, "min_s") for t in ("cnnzoo", "torchinfo", "fvcore")}
+        ours, first, info = (
+            seconds(name, tool, size, batch, "median_s")
+            for tool in ("cnnzoo", "cnnzoo-first", "torchinfo")
+        )
+        fastest = {t: seconds(name, t, size, batch, "min_s") for t in ("cnnzoo", "torchinfo")}
+        big = seconds(name, "cnnzoo", *large, "median_s")
         lines.append(
-            f"| {name} | {ours * 1e3:.0f} ms | {info * 1e3:.0f} ms | {fv * 1e3:.0f} ms "
-            f"| {info / ours:.0f}x ({fastest['torchinfo'] / fastest['cnnzoo']:.0f}x) "
-            f"| {fv / ours:.0f}x ({fastest['fvcore'] / fastest['cnnzoo']:.0f}x) "
-            f"| {large * 1e3:.0f} ms | {large / ours:.2f} |"
+            f"| {name} | {ours * 1e3:.1f} ms | {first * 1e3:.1f} ms | {info * 1e3:.0f} ms "
+            f"| {info / ours:.1f}x ({fastest['torchinfo'] / fastest['cnnzoo']:.1f}x) "
+            f"| {big * 1e3:.1f} ms | {big / ours:.2f} |"
         )
     return "\n".join(lines)
 

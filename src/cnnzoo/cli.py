@@ -310,7 +310,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
             f"{args.model} is not a registered model, so its input size is unknown: "
             "give one input with --input CxHxW, e.g. --input 3x224x224"
         )
-    report = summary(model, input_size, batch_size=args.batch, depth=args.depth, mode=args.mode)
+    report = summary(model, input_size, batch_size=args.batch, depth=args.depth, mode=args.mode,
+                     find_exact_inputs=args.explain)  # fmt: skip
     columns = tuple(c.strip() for c in (args.columns or "").split(",") if c.strip()) or None
     if args.explain:
         print(report.explain())

@@ -48,7 +48,7 @@ def test_fc_layers_hold_the_parameters_and_early_convs_the_memory() -> None:
 
 
 def test_zfnet_inexact_divisions_are_flagged_with_the_input_that_fixes_them() -> None:
-    report = cnnzoo.summary("zfnet")
+    report = cnnzoo.summary("zfnet", find_exact_inputs=True)
     conv1 = _layer(report, "features.conv1")
     assert conv1.inexact and conv1.output_shape == (1, 96, 110, 110)  # (224 + 2 - 7) / 2 + 1
     assert not _layer(report, "features.conv2").inexact

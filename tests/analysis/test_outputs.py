@@ -64,7 +64,7 @@ def test_golden_alexnet_explain(golden) -> None:
 
 
 def test_golden_zfnet_explain(golden) -> None:
-    golden("zfnet_explain.txt", cnnzoo.summary("zfnet").explain())
+    golden("zfnet_explain.txt", cnnzoo.summary("zfnet", find_exact_inputs=True).explain())
 
 
 def test_golden_resnet18_blocks_markdown(golden) -> None:

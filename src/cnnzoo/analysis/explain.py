@@ -29,13 +29,13 @@ from cnnzoo.analysis.records import LayerRecord
 from cnnzoo.analysis.render import nbytes, passes_through, shape, totals_lines
 
 if TYPE_CHECKING:
-    from cnnzoo.analysis.report import Report
+    from cnnzoo.analysis.records import Analysis as Report
 
 
 def explain(report: Report) -> str:
     """The arithmetic of every layer of `report`, the exact input sizes, then the totals."""
     rows = report.all_layers
-    exact, overall = report.exact_inputs()
+    exact, overall = report.exact_inputs() if report.exact is not None else ({}, None)
     size = "x".join(map(str, report.input_size))
     lines = [f"{report.model}: input {report.batch_size} x {size}, arithmetic per layer"]
     total_params = report.totals.params
@@ -52,7 +52,12 @@ def explain(report: Report) -> str:
     flagged = [r.name for r in rows if r.inexact and r.window is not None]
     if flagged:
         lines.append("")
-        if overall is not None:
+        if report.exact is None:
+            lines.append(
+                f"{len(flagged)} division(s) not exact; summary(..., find_exact_inputs=True) "
+                "finds the input that makes them exact."
+            )
+        elif overall is not None:
             lines.append(
                 f"{len(flagged)} division(s) not exact; an input of {'x'.join(map(str, overall))} "
                 "makes every division exact."

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cnnzoo.analysis.report import Report
+    from cnnzoo.analysis.records import Analysis as Report
 
 DEFINITION = "forward, input included"
 

@@ -8,11 +8,17 @@ which only the training forward runs) are part of the parameter total and listed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+import torch
 
 from cnnzoo.analysis.formulas import Window
 from cnnzoo.analysis.receptive_field import RF
 from cnnzoo.errors import UsageError
+
+# The producer that stands for the network's input in `LayerRecord.producers`.
+INPUT = -1
 
 # Optimizer state kept per trainable parameter, in parameter-sized tensors.
 OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adam": 2}
@@ -54,6 +60,9 @@ class LayerRecord:
         inexact: the window's output-size division is not exact (the size was rounded).
         in_place: the layer wrote into its input.
         notes: anything the counts could not cover.
+        producers: indices of the rows whose outputs this layer reads, in the order it first
+            reads them; -1 (`INPUT`) stands for the network's input. A merge (a residual add, an
+            inception concatenation) lists its branches, so the graph can be drawn from records.
     """
 
     index: int
@@ -76,6 +85,7 @@ class LayerRecord:
     inexact: bool = False
     in_place: bool = False
     notes: tuple[str, ...] = ()
+    producers: tuple[int, ...] = ()
 
     @property
     def kernel(self) -> tuple[int, ...] | None:
@@ -142,7 +152,9 @@ class Failure:
         kind: "input too small" (a window larger than its padded input), "shape mismatch" or
             "error".
         smallest_input: the smallest input (C, H, W) that passes, when one was found.
-        hint: a sentence for the user about `smallest_input`.
+        largest_input: the largest input of the run of passing sizes that starts at
+            `smallest_input`, when a larger size fails again (paper AlexNet: 227 to 258).
+        hint: a sentence for the user about what the search found, or why it stopped.
     """
 
     layer: str
@@ -152,6 +164,7 @@ class Failure:
     message: str
     kind: str
     smallest_input: tuple[int, ...] | None = None
+    largest_input: tuple[int, ...] | None = None
     hint: str = ""
 
 
@@ -216,6 +229,94 @@ class Totals:
         return max(0, int((budget_bytes - fixed) // per_sample))
 
 
+@dataclass(frozen=True, slots=True)
+class ExactInputs:
+    """Input sizes that make the rounded output-size divisions exact.
+
+    Attributes:
+        layers: (layer name, the smallest input (C, H, W) making its division exact) for each
+            layer whose division is not exact at the analysed input and that some larger input
+            makes exact.
+        overall: the smallest input making every division exact while the network still runs,
+            or None if none was found.
+        searched: how many pixels per spatial axis the search grew the input, at most.
+    """
+
+    layers: tuple[tuple[str, tuple[int, ...]], ...]
+    overall: tuple[int, ...] | None
+    searched: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the analyzer found about one network at one input size: data only.
+
+    The renderers and `explain` read this; `report.Report` adds them as methods.
+
+    Attributes:
+        model: the registered name, or the module's class name.
+        input_size: one input, (C, H, W).
+        batch_size: inputs per batch; counts and bytes are per batch.
+        dtype: dtype of the input and parameters.
+        depth: the depth `layers` is summarized to (None: every layer).
+        layers: one record per executed layer in execution order (or per block at `depth`).
+        totals: whole-model totals.
+        output_rf: receptive field of the network's output.
+        failure: where the forward pass stopped, if it did; `layers` then end before it.
+        notes: how the counts were obtained and what they do not cover.
+        traced_on: "meta" (shapes only), or the device of the fallback real forward pass.
+        all_layers: every executed layer, whatever `depth` is.
+        exact: the inputs that make inexact divisions exact, when they were searched for
+            (`summary(..., find_exact_inputs=True)`); None when not searched.
+        mode: "eval", or "train": traced in training mode (dropout on, auxiliary heads run).
+    """
+
+    model: str
+    input_size: tuple[int, ...]
+    batch_size: int
+    dtype: torch.dtype
+    depth: int | None
+    layers: tuple[LayerRecord, ...]
+    totals: Totals
+    output_rf: RF | None
+    failure: Failure | None
+    notes: tuple[str, ...]
+    traced_on: str
+    all_layers: tuple[LayerRecord, ...]
+    exact: ExactInputs | None = None
+    mode: str = "eval"
+
+    def highlights(self, n: int = 3) -> dict[str, list[tuple[str, int, float]]]:
+        """The layers holding the most parameters and the most activation memory.
+
+        Returns:
+            {"params": [(layer, count, share), ...], "activations": [(layer, bytes, share), ...]}
+            with shares as fractions of the totals.
+        """
+
+        def top(key: Callable[[LayerRecord], int], total: int) -> list[tuple[str, int, float]]:
+            rows = sorted((r for r in self.all_layers if key(r) > 0), key=key, reverse=True)
+            return [(r.name, key(r), key(r) / total if total else 0.0) for r in rows[:n]]
+
+        return {
+            "params": top(lambda r: r.params, self.totals.params),
+            "activations": top(lambda r: r.activation_bytes, self.totals.activation_bytes),
+        }
+
+    def exact_inputs(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...] | None]:
+        """`exact` as ({layer name: smallest input making its division exact}, overall).
+
+        Raises:
+            UsageError: the exact inputs were not searched for.
+        """
+        if self.exact is None:
+            raise UsageError(
+                f"{self.model}: exact inputs were not searched for; "
+                "call summary(..., find_exact_inputs=True)"
+            )
+        return dict(self.exact.layers), self.exact.overall
+
+
 def compute_totals(
     rows: tuple[LayerRecord, ...],
     params: tuple[ParamRef, ...],
@@ -251,29 +352,29 @@ def at_depth(
     depth: int | None,
 ) -> tuple[LayerRecord, ...]:
     """The records summarized to `depth`: layers nested deeper are merged into the outermost
-    enclosing block at that depth or deeper, one record per block call; sums are unchanged."""
+    enclosing block at that depth or deeper, one record per block call; sums are unchanged, and
+    a block's producers are the rows outside it that its layers read."""
     if depth is None:
         return rows
-    out: list[LayerRecord] = []
-    current: int | None = None
-    group: list[LayerRecord] = []
-
-    def flush() -> None:
-        if current is not None:
-            out.append(_merge(blocks[current], group, len(out)))  # type: ignore[arg-type]
-
+    groups: list[tuple[int | None, list[LayerRecord]]] = []
     for row, chain in zip(rows, parents, strict=True):
         block = _enclosing(row, chain, blocks, depth)
-        if block is None:
-            flush()
-            current, group = None, []
-            out.append(_reindexed(row, len(out)))
-        elif block == current:
-            group.append(row)
+        if block is not None and groups and groups[-1][0] == block:
+            groups[-1][1].append(row)
         else:
-            flush()
-            current, group = block, [row]
-    flush()
+            groups.append((block, [row]))
+    new_index = {r.index: i for i, (_, group) in enumerate(groups) for r in group}
+    new_index[INPUT] = INPUT
+    out: list[LayerRecord] = []
+    for i, (block, group) in enumerate(groups):
+        producers = tuple(
+            dict.fromkeys(new_index[p] for r in group for p in r.producers if new_index[p] != i)
+        )
+        if block is None:
+            (row,) = group
+            out.append(replace(row, index=i, producers=producers))
+        else:
+            out.append(_merge(blocks[block], group, i, producers))  # type: ignore[arg-type]
     return tuple(out)
 
 
@@ -290,11 +391,9 @@ def _enclosing(
     return None
 
 
-def _reindexed(row: LayerRecord, index: int) -> LayerRecord:
-    return row if row.index == index else replace(row, index=index)
-
-
-def _merge(block: BlockCall, rows: list[LayerRecord], index: int) -> LayerRecord:
+def _merge(
+    block: BlockCall, rows: list[LayerRecord], index: int, producers: tuple[int, ...]
+) -> LayerRecord:
     shared_with = tuple(dict.fromkeys(name for r in rows for name in r.shared_with))
     notes = tuple(dict.fromkeys(note for r in rows for note in r.notes))
     return LayerRecord(
@@ -317,4 +416,5 @@ def _merge(block: BlockCall, rows: list[LayerRecord], index: int) -> LayerRecord
         rf=block.rf,
         inexact=any(r.inexact for r in rows),
         notes=notes,
+        producers=producers,
     )

@@ -16,7 +16,7 @@ from cnnzoo.formatting import format_bytes, format_count
 from cnnzoo.table import Column, Table, render, terminal_width, to_markdown, to_text
 
 if TYPE_CHECKING:
-    from cnnzoo.analysis.report import Report
+    from cnnzoo.analysis.records import Analysis as Report
 
 # The shared formatters under the names this module's callers use.
 count = format_count

@@ -1,62 +1,31 @@
-"""`summary`: explain a network layer by layer; the report object and its exports."""
+"""`summary`: explain a network layer by layer; the report object and its exports.
+
+The pipeline imports one way: records <- formulas <- trace <- input_search <- report. A `Report`
+is data (`records.Analysis`) plus its renderings; it holds no model and cannot run one.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from cnnzoo.analysis import render
-from cnnzoo.analysis.receptive_field import RF
-from cnnzoo.analysis.records import Failure, LayerRecord, Totals, at_depth, compute_totals
-from cnnzoo.analysis.trace import TraceResult, meta_problem, trace
+from cnnzoo.analysis.explain import explain
+from cnnzoo.analysis.input_search import SEARCH_SECONDS, exact_inputs, smallest_input
+from cnnzoo.analysis.records import Analysis, LayerRecord, at_depth, compute_totals
+from cnnzoo.analysis.trace import meta_problem, trace
 from cnnzoo.errors import OptionError, UsageError
-
-Retrace = Callable[[tuple[int, ...]], TraceResult]
-
-# How far `exact_inputs` and the smallest-input search look.
-_EXACT_SEARCH = 64
-_MISMATCH_SEARCH = 256
-_SEARCH_SECONDS = 5.0
+from cnnzoo.meta import meta_model
+from cnnzoo.registry import get_spec, list_models
 
 
-@dataclass(frozen=True)
-class Report:
-    """The analysis of one network at one input size.
+class Report(Analysis):
+    """The analysis of one network at one input size (see `records.Analysis` for the fields),
+    with its renderings: terminal table, Markdown, CSV, JSON, pandas, and `explain`."""
 
-    Attributes:
-        model: the registered name, or the module's class name.
-        input_size: one input, (C, H, W).
-        batch_size: inputs per batch; counts and bytes are per batch.
-        dtype: dtype of the input and parameters.
-        depth: the depth `layers` is summarized to (None: every layer).
-        layers: one record per executed layer in execution order (or per block at `depth`).
-        totals: whole-model totals.
-        output_rf: receptive field of the network's output.
-        failure: where the forward pass stopped, if it did; `layers` then end before it.
-        notes: how the counts were obtained and what they do not cover.
-        traced_on: "meta" (shapes only), or the device of the fallback real forward pass.
-        all_layers: every executed layer, whatever `depth` is.
-    """
-
-    model: str
-    input_size: tuple[int, ...]
-    batch_size: int
-    dtype: torch.dtype
-    depth: int | None
-    layers: tuple[LayerRecord, ...]
-    totals: Totals
-    output_rf: RF | None
-    failure: Failure | None
-    notes: tuple[str, ...]
-    traced_on: str
-    all_layers: tuple[LayerRecord, ...]
-    _retrace: Retrace | None = field(default=None, compare=False, repr=False)
-    mode: str = "eval"  # "train": traced in training mode (dropout on, auxiliary heads run)
+    __slots__ = ()
 
     def __str__(self) -> str:
         return self.to_table()
@@ -69,37 +38,16 @@ class Report:
             f"{self.totals.params:,} params, {self.totals.macs:,} MACs{failed})"
         )
 
-    def to_table(
-        self,
-        width: int | None = None,
-        *,
-        columns: tuple[str, ...] | None = None,
-        all_rows: bool = False,
-    ) -> str:
-        """The layer table as plain text at most `width` characters a line (default: `COLUMNS`
-        or the terminal's), followed by the totals and highlights.
+    def to_table(self, width: int = 150) -> str:
+        """The terminal table as plain text, followed by the totals and highlights."""
+        return render.table(self, width)
 
-        Args:
-            columns: keys of `render.LAYER_COLUMNS` to show (default: as many as fit).
-            all_rows: also show the layers that pass their input through (Identity, eval-mode
-                Dropout), which are otherwise hidden and counted below the table.
-        """
-        return render.table(self, width, columns=columns, all_rows=all_rows)
+    def print(self) -> None:
+        """Print the terminal table (rich: coloured, fitted to the terminal) to stdout."""
+        render.print_table(self)
 
-    def print(
-        self,
-        width: int | None = None,
-        *,
-        columns: tuple[str, ...] | None = None,
-        all_rows: bool = False,
-    ) -> None:
-        """Print the layer table to stdout, fitted to the terminal (see `to_table`)."""
-        render.print_table(self, width, columns=columns, all_rows=all_rows)
-
-    def to_markdown(
-        self, *, columns: tuple[str, ...] | None = None, all_rows: bool = False
-    ) -> str:
-        return render.markdown(self, columns=columns, all_rows=all_rows)
+    def to_markdown(self) -> str:
+        return render.markdown(self)
 
     def to_csv(self) -> str:
         return render.csv_text(self)
@@ -115,58 +63,8 @@ class Report:
         return render.dataframe(self)
 
     def explain(self) -> str:
-        """The arithmetic of every layer, lecture style, then the totals."""
-        from cnnzoo.analysis.explain import explain
-
+        """The arithmetic of every convolution and pooling layer, lecture style."""
         return explain(self)
-
-    def highlights(self, n: int = 3) -> dict[str, list[tuple[str, int, float]]]:
-        """The layers holding the most parameters and the most activation memory.
-
-        Returns:
-            {"params": [(layer, count, share), ...], "activations": [(layer, bytes, share), ...]}
-            with shares as fractions of the totals.
-        """
-
-        def top(key: Callable[[LayerRecord], int], total: int) -> list[tuple[str, int, float]]:
-            rows = sorted((r for r in self.all_layers if key(r) > 0), key=key, reverse=True)
-            return [(r.name, key(r), key(r) / total if total else 0.0) for r in rows[:n]]
-
-        return {
-            "params": top(lambda r: r.params, self.totals.params),
-            "activations": top(lambda r: r.activation_bytes, self.totals.activation_bytes),
-        }
-
-    def exact_inputs(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...] | None]:
-        """Input sizes that make the rounded output-size divisions exact.
-
-        Re-traces the network at inputs grown by 1, 2, ... pixels per spatial axis (up to 64).
-
-        Returns:
-            ({layer name: the smallest input (C, H, W) making that layer's division exact},
-             the smallest input making every division exact, or None if none was found).
-        """
-        flagged = {r.name for r in self.all_layers if r.inexact}
-        if not flagged or self._retrace is None:
-            return {}, None
-        found: dict[str, tuple[int, ...]] = {}
-        overall: tuple[int, ...] | None = None
-        channels, *spatial = self.input_size
-        for grow in range(1, _EXACT_SEARCH + 1):
-            size = (channels, *(s + grow for s in spatial))
-            result = self._retrace(size)
-            for row in result.rows:
-                if row.name in flagged and row.name not in found and not row.inexact:
-                    found[row.name] = size
-            if (
-                overall is None
-                and result.failure is None
-                and not any(r.inexact for r in result.rows)
-            ):
-                overall = size
-            if overall is not None and len(found) == len(flagged):
-                break
-        return found, overall
 
 
 def summary(
@@ -176,6 +74,8 @@ def summary(
     batch_size: int = 1,
     dtype: torch.dtype = torch.float32,
     depth: int | None = None,
+    find_exact_inputs: bool = False,
+    search_seconds: float = SEARCH_SECONDS,
     mode: str = "eval",
 ) -> Report:
     """Explain a network layer by layer: shapes, parameters, MACs, FLOPs, memory, receptive field.
@@ -191,6 +91,10 @@ def summary(
         batch_size: inputs per batch.
         dtype: dtype of the input and of the floating-point parameters.
         depth: summarize layers nested deeper than this into their enclosing block.
+        find_exact_inputs: also search for the inputs that make every rounded output-size
+            division exact (`Report.exact`; re-traces the network up to 64 times).
+        search_seconds: the time bound of the search for the smallest input that passes, when
+            the network rejects `input_size`.
         mode: "eval" (inference), or "train": the model in training mode (dropout active,
             batch norm on batch statistics) running its training forward, `forward_with_aux`
             where it has one (GoogLeNet's auxiliary heads). Meta tensors only.
@@ -224,12 +128,11 @@ def summary(
         real = True
         result = trace(model, (batch_size, *input_size), dtype, real=True)
 
-    def retrace(size: tuple[int, ...]) -> TraceResult:
-        return trace(model, (1, *size), dtype, real=real)
-
     failure = result.failure
     if failure is not None and failure.kind in ("input too small", "shape mismatch"):
-        failure = _with_smallest_input(failure, input_size, retrace)
+        failure = smallest_input(
+            model, failure, input_size, dtype=dtype, real=real, seconds=search_seconds
+        )
     if result.unknown_ops:
         ops = ", ".join(f"{op} (x{n})" for op, n in sorted(result.unknown_ops.items()))
         notes.append(f"no formula for: {ops}; counted as 0 FLOPs")
@@ -240,7 +143,8 @@ def summary(
             (n.removeprefix(prefix) for n in lost.notes if n.startswith(prefix)),
             "it moves or mixes the spatial axes in a way the analyzer does not model",
         )
-        notes.append(f"receptive field not followed past {lost.name} ({lost.type}): {why}")
+        where = f"{_display_name(lost)} ({lost.type})"
+        notes.append(f"receptive field not followed past {where}: {why}")
     unused = sum(p.numel for p in result.params) - sum(r.params for r in result.rows)
     if unused and failure is None:
         notes.append(
@@ -253,6 +157,12 @@ def summary(
         input_bytes=result.input_bytes,
         buffer_bytes=result.buffer_bytes,
         batch_size=batch_size,
+    )
+    flagged = [r.name for r in result.rows if r.inexact]
+    exact = (
+        exact_inputs(model, input_size, flagged, dtype=dtype, real=real)
+        if find_exact_inputs
+        else None
     )
     device = "meta" if not real else str(_device(model))
     return Report(
@@ -268,7 +178,7 @@ def summary(
         notes=tuple(notes),
         traced_on=device,
         all_layers=result.rows,
-        _retrace=retrace,
+        exact=exact,
         mode=mode,
     )
 
@@ -276,9 +186,6 @@ def summary(
 def _resolve(
     model_or_name: nn.Module | str, input_size: tuple[int, ...] | None
 ) -> tuple[nn.Module, str, tuple[int, ...]]:
-    from cnnzoo.analysis.counts import meta_model
-    from cnnzoo.registry import get_spec, list_models
-
     if isinstance(model_or_name, str):
         spec = get_spec(model_or_name)
         return meta_model(model_or_name), spec.name, tuple(input_size or spec.input_size)
@@ -293,6 +200,11 @@ def _resolve(
             raise UsageError(f"{name}: input_size is required for a model that is not registered")
         input_size = get_spec(registered).input_size
     return model_or_name, name, tuple(input_size)
+
+
+def _display_name(row: LayerRecord) -> str:
+    """A layer's name for a sentence: the model itself (a one-layer model) has the empty name."""
+    return row.name or "the model itself"
 
 
 def _spatial_input(row: LayerRecord) -> bool:
@@ -311,51 +223,3 @@ def _device(model: nn.Module) -> torch.device:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def _with_smallest_input(
-    failure: Failure, input_size: tuple[int, ...], retrace: Retrace
-) -> Failure:
-    """Add the smallest input that passes to a too-small or shape-mismatch failure.
-
-    Inputs are square (C, s, s). Being too small is monotone in s, so a binary search finds the
-    smallest s at which no window is too small; a network whose classifier expects one exact
-    feature size (AlexNet's FC6) then needs a scan upwards from there, which gives up after
-    `_MISMATCH_SEARCH` sizes or `_SEARCH_SECONDS`.
-    """
-    channels, *spatial = input_size
-
-    def size_at(s: int) -> tuple[int, ...]:
-        return (channels, *(s for _ in spatial))
-
-    def too_small(s: int) -> bool:
-        f = retrace(size_at(s)).failure
-        return f is not None and f.kind == "input too small"
-
-    hi = 1
-    while too_small(hi):
-        hi *= 2
-        if hi > 1 << 15:
-            return failure
-    lo = hi // 2  # too_small(lo) or lo == 0; not too_small(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if too_small(mid) else (lo, mid)
-    deadline = time.perf_counter() + _SEARCH_SECONDS
-    later = None
-    for s in range(hi, hi + _MISMATCH_SEARCH):
-        result = retrace(size_at(s))
-        if result.failure is None:
-            size = size_at(s)
-            return replace(
-                failure,
-                smallest_input=size,
-                hint=f"the smallest input that passes is {'x'.join(map(str, size))}",
-            )
-        later = later or result.failure
-        if time.perf_counter() > deadline:
-            break
-    hint = f"no input from {'x'.join(map(str, size_at(hi)))} up passes"
-    if later is not None and hi > 1:
-        hint += f"; from there on {later.layer} fails: {later.message}"
-    return replace(failure, hint=hint)

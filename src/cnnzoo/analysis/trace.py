@@ -1,9 +1,12 @@
 """Trace one forward pass into per-layer records, without doing the arithmetic.
 
-The model runs once, in eval mode, with its parameters and buffers swapped for meta-device twins
-(`torch.func.functional_call`), so nothing is allocated, the time does not depend on the input
-resolution or batch size, and the model's weights, batch-norm statistics and device are never
-touched. Two instruments watch the pass:
+The model runs once, in eval mode (training mode when asked), with its parameters and buffers
+swapped for meta-device twins (what `torch.func.functional_call` does, done directly: its
+bookkeeping cost more than a ResNet's whole trace), so nothing is allocated, the time does not
+depend on the input resolution or batch size, and the model's weights, batch-norm statistics and
+device are never touched. The twins are kept with the model (weakly), so a second summary of it,
+at another input size say, reuses them.
+Two instruments watch the pass:
 
 - forward hooks on the model's modules give the call structure: a module without children is a
   layer, a module with children is a block around the layers its forward runs;
@@ -13,8 +16,12 @@ touched. Two instruments watch the pass:
   the layer it runs in, and the receptive field of its outputs is derived from its inputs'.
   Operations whose outputs are shaped like their inputs (normalization, activations,
   element-wise arithmetic) get their meta outputs from the table too (`OpRule.meta_output`),
-  which is much faster than PyTorch's Python meta kernels for them; convolutions, pooling,
-  linear layers and everything else run PyTorch's own meta kernels.
+  which is much faster than PyTorch's Python meta kernels for them; convolutions, linear layers
+  and concatenations get theirs from their shapes here (`_fast_output`), and everything else runs
+  PyTorch's own meta kernels.
+
+Every row records its producers: the rows whose outputs it reads (`LayerRecord.producers`), so
+the network's graph can be drawn from the records alone.
 
 A model whose tensors are all on meta already (`meta_model`) runs as it is. The fallback for
 networks that meta tensors cannot run (`real=True`) runs the model itself, under `no_grad`.
@@ -35,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.module import (
     register_module_forward_hook,
@@ -47,12 +55,14 @@ from cnnzoo.analysis.formulas import (
     Kind,
     OpCall,
     OpCost,
+    OpRule,
     Window,
+    _empty,
     derive_rf,
     window_of,
 )
 from cnnzoo.analysis.receptive_field import RF
-from cnnzoo.analysis.records import BlockCall, Failure, LayerRecord, ParamRef
+from cnnzoo.analysis.records import INPUT, BlockCall, Failure, LayerRecord, ParamRef
 
 
 @dataclass
@@ -71,7 +81,7 @@ class TraceResult:
     unknown_ops: Counter[str]
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class _Call:
     """A module call in progress."""
 
@@ -81,15 +91,18 @@ class _Call:
     leaf: bool
     inputs: tuple[Tensor, ...]
     first_row: int
-    parents: tuple[int, ...]
+    parents: tuple[int, ...]  # block ids of the enclosing block calls, outermost first
+    chain: tuple[int, ...]  # `parents` for calls made inside this one
     block_id: int = -1
+    row: int = -1  # the row of a finished leaf call
     macs: int = 0
     flops: int = 0
     windows: list[Window] = field(default_factory=list)
     used: dict[str, ParamRef] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
     rf_stops: list[str] = field(default_factory=list)
-    functions: Counter[str] = field(default_factory=Counter)
+    functions: dict[str, int] = field(default_factory=dict)  # calls of each function so far
+    producers: dict[int | _Call, None] = field(default_factory=dict)
 
 
 def _tensors(value: Any) -> tuple[Tensor, ...]:
@@ -102,7 +115,7 @@ def _tensors(value: Any) -> tuple[Tensor, ...]:
 
 def _tensor_args(args: Sequence[Any], kwargs: dict[str, Any]) -> list[Tensor]:
     found: list[Tensor] = []
-    for value in (*args, *kwargs.values()):
+    for value in (*args, *kwargs.values()) if kwargs else args:
         if isinstance(value, Tensor):
             found.append(value)
         elif isinstance(value, list | tuple):
@@ -120,10 +133,8 @@ def _base(t: Tensor) -> Tensor:
 
 def _new_bytes(outputs: Sequence[Tensor], inputs: Sequence[Tensor]) -> int:
     """Bytes of the outputs that are new allocations, not the inputs or views of them."""
-    bases = [_base(t) for t in inputs]
-    return sum(
-        o.numel() * o.element_size() for o in outputs if not any(_base(o) is b for b in bases)
-    )
+    bases = {id(_base(t)) for t in inputs}
+    return sum(o.numel() * o.element_size() for o in outputs if id(_base(o)) not in bases)
 
 
 def _shapes(tensors: Sequence[Tensor]) -> tuple[tuple[int, ...], ...]:
@@ -135,22 +146,105 @@ def _label(func: Callable[..., Any]) -> str:
     return rule.label if rule is not None else getattr(func, "__name__", type(func).__name__)
 
 
+def _resolve(producer: int | _Call) -> int:
+    return producer.row if isinstance(producer, _Call) else producer
+
+
+# -- outputs from shapes alone, for the operations whose meta kernels are Python code ----------
+#
+# PyTorch's meta kernels for convolution and linear layers are Python (shape checks and, for
+# `linear`, a decomposition): 50 us to 2 ms a call, most of the time of a trace. The output shape
+# follows from the window formula the cost needs anyway. Anything unusual (a size below 1, a
+# channel mismatch, unbatched 1-d input) runs PyTorch's kernel, which raises its own error.
+
+_CONVS = {torch.conv1d: 1, torch.conv2d: 2, torch.conv3d: 3, F.conv1d: 1, F.conv2d: 2,
+          F.conv3d: 3}  # fmt: skip
+
+
+def _conv_output(x: Tensor, weight: Tensor, groups: int, window: Window) -> Tensor | None:
+    n = len(window.out_size)
+    if (
+        x.dim() != n + 2
+        or weight.dim() != n + 2
+        or x.shape[1] != weight.shape[1] * groups
+        or weight.shape[0] % groups
+        or min(window.out_size) < 1
+    ):
+        return None
+    return _empty(x, (x.shape[0], weight.shape[0], *window.out_size), x.dtype)
+
+
+def _cat_output(args: tuple, kwargs: dict) -> Tensor | None:
+    tensors = args[0]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if len(args) > 2 or set(kwargs) - {"dim"} or not isinstance(dim, int) or not tensors:
+        return None
+    first = tensors[0]
+    if not isinstance(first, Tensor) or first.dim() == 0:
+        return None
+    shape = list(first.shape)
+    axis = dim % len(shape)
+    total = 0
+    for t in tensors:
+        if not isinstance(t, Tensor) or not t.is_meta or t.dtype != first.dtype:
+            return None  # type promotion, or a real tensor: PyTorch's kernel
+        if t.dim() != len(shape) or any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, shape, strict=True)) if i != axis
+        ):
+            return None
+        total += t.shape[axis]
+    shape[axis] = total
+    return _empty(first, shape, first.dtype)
+
+
+def _fast_output(func: Callable[..., Any], args: tuple, kwargs: dict, window: Window | None):
+    """The meta output of a convolution, linear layer or concatenation, or None to run
+    PyTorch's kernel."""
+    if func in _CATS:
+        return _cat_output(args, kwargs) if args and isinstance(args[0], list | tuple) else None
+    if kwargs or len(args) < 2:
+        return None
+    x, weight = args[0], args[1]
+    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and x.is_meta and weight.is_meta):
+        return None
+    if x.dtype != weight.dtype:
+        return None  # PyTorch raises; let it
+    if func is F.linear:
+        bias = args[2] if len(args) > 2 else None
+        if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:
+            return None
+        if bias is not None and (bias.dim() != 1 or bias.shape[0] != weight.shape[0]):
+            return None
+        return torch.empty((*x.shape[:-1], weight.shape[0]), dtype=x.dtype, device="meta")
+    groups = args[6] if len(args) > 6 else 1
+    if (
+        window is None
+        or not isinstance(groups, int)
+        or (len(args) > 4 and isinstance(args[4], str))
+    ):
+        return None  # string padding: PyTorch checks what it allows
+    return _conv_output(x, weight, groups, window)
+
+
+_CATS = frozenset((torch.cat, torch.concat, torch.concatenate))
+_FAST = frozenset((*_CONVS, F.linear, *_CATS))
+
+
 class _Tracer(TorchFunctionMode):
     """Hooks and function mode of one traced forward pass."""
 
-    def __init__(self, model: nn.Module, params: dict[int, ParamRef]) -> None:
+    def __init__(self, modules: dict[int, tuple[str, str, int, bool]], params: dict[int, ParamRef]):
         super().__init__()
         self.params = params  # id of the tensor the forward sees -> the parameter
-        modules = list(model.named_modules())
-        self.names = {id(m): name for name, m in modules}
-        self.leaf = {id(m): not m._modules for _, m in modules}
+        self.modules = modules  # id of a module -> (qualified name, class name, depth, leaf)
         self.stack: list[_Call] = []
         self.rows: list[LayerRecord] = []
         self.parents: list[tuple[int, ...]] = []
         self.blocks: list[BlockCall | None] = []
         self.calls: Counter[str] = Counter()
         self.owner: dict[str, str] = {}  # parameter name -> the layer that counted it
-        self.acts: dict[int, tuple[weakref.ref[Tensor], RF | None]] = {}
+        # id of an activation -> (a weak reference to it, its field, the row that produced it)
+        self.acts: dict[int, tuple[weakref.ref[Tensor], RF | None, int | _Call]] = {}
         self.aliases: dict[int, tuple[weakref.ref[Tensor], tuple[ParamRef, ...]]] = {}
         self.unknown_ops: Counter[str] = Counter()
         self.failure: Failure | None = None
@@ -158,16 +252,15 @@ class _Tracer(TorchFunctionMode):
     # -- tensor bookkeeping
 
     def mark_input(self, x: Tensor, rf: RF | None) -> None:
-        self.acts[id(x)] = (weakref.ref(x), rf)
+        self.acts[id(x)] = (weakref.ref(x), rf, INPUT)
 
-    def _activation(self, t: Tensor) -> tuple[bool, RF | None]:
+    def _activation(self, t: Tensor) -> tuple[weakref.ref[Tensor], RF | None, int | _Call] | None:
         entry = self.acts.get(id(t))
-        if entry is not None and entry[0]() is t:
-            return True, entry[1]
-        return False, None
+        return entry if entry is not None and entry[0]() is t else None
 
     def rf_of(self, t: Tensor) -> RF | None:
-        return self._activation(t)[1]
+        entry = self._activation(t)
+        return entry[1] if entry is not None else None
 
     def _param_refs(self, t: Tensor) -> tuple[ParamRef, ...]:
         ref = self.params.get(id(t))
@@ -183,33 +276,44 @@ class _Tracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         rule = RULES.get(func)
+        window = None
         try:
-            if rule is not None and rule.meta_output is not None and _all_meta(args):
-                out = rule.meta_output(args, kwargs, func)
-            else:
-                out = func(*args, **kwargs)
+            if rule is not None and rule.window is not None:
+                window = rule.window(args, kwargs, func)
+            out = _fast_output(func, args, kwargs, window) if func in _FAST else None
+            if out is None:
+                if rule is not None and rule.meta_output is not None and _all_meta(args):
+                    out = rule.meta_output(args, kwargs, func)
+                else:
+                    out = func(*args, **kwargs)
         except Exception as err:
             self._fail(func, args, kwargs, err)
             raise
         outputs = _tensors(out)
         if outputs:
-            self._record(func, args, kwargs, outputs)
+            self._record(func, rule, window, args, kwargs, outputs)
         return out
 
     def _record(
-        self, func: Callable[..., Any], args: tuple, kwargs: dict, outputs: tuple[Tensor, ...]
+        self,
+        func: Callable[..., Any],
+        rule: OpRule | None,
+        window: Window | None,
+        args: tuple,
+        kwargs: dict,
+        outputs: tuple[Tensor, ...],
     ) -> None:
-        tensors = _tensor_args(args, kwargs)
         inputs: list[tuple[Tensor, RF | None]] = []
+        producers: dict[int | _Call, None] = {}
         used: dict[str, ParamRef] = {}
-        for t in tensors:
-            is_act, rf = self._activation(t)
-            if is_act:
-                inputs.append((t, rf))
+        for t in _tensor_args(args, kwargs):
+            entry = self._activation(t)
+            if entry is not None:
+                inputs.append((t, entry[1]))
+                producers[entry[2]] = None
             for ref in self._param_refs(t):
                 used[ref.name] = ref
         top = self.stack[-1] if self.stack else None
-        rule = RULES.get(func)
         if not inputs:
             # Weight preparation (w.t(), w.view(...)) or a constant: not a layer of its own, but
             # the result stands for the parameters it came from.
@@ -219,33 +323,38 @@ class _Tracer(TorchFunctionMode):
             if rule is None or rule.kind not in (Kind.MATMUL, Kind.CONV):
                 return
         call = OpCall(func, args, kwargs, outputs)
-        window = rule.window(args, kwargs, func) if rule is not None and rule.window else None
         cost = rule.cost(call, window) if rule is not None else OpCost(0, 0)
+        in_leaf = top is not None and top.leaf
         stop = None
         if inputs:
             rf = derive_rf(rule, call, window, inputs)
             if isinstance(rf, str):  # the field stops here, for this reason
                 stop, rf = f"receptive field stops here: {rf}", None
+            # Inside a leaf module the outputs belong to the module's row, written on return.
+            producer: int | _Call = top if in_leaf else len(self.rows)  # type: ignore[assignment]
             for o in outputs:
-                self.acts[id(o)] = (weakref.ref(o), rf)
-        label = _label(func)
-        if rule is None and inputs:
-            self.unknown_ops[label] += 1
-        if top is not None and top.leaf:
+                self.acts[id(o)] = (weakref.ref(o), rf, producer)
+        if in_leaf:
             top.macs += cost.macs
             top.flops += cost.flops
             top.used.update(used)
+            top.producers.update(producers)
             if window is not None:
                 top.windows.append(window)
             if rule is None and inputs:
+                label = _label(func)
+                self.unknown_ops[label] += 1
                 top.unknown.append(label)
             if stop is not None:
                 top.rf_stops.append(stop)
             return
+        label = _label(func)
+        if rule is None and inputs:
+            self.unknown_ops[label] += 1
         if not inputs and not cost.macs:
             return
         self._function_row(top, func, label, rule is None, [t for t, _ in inputs], outputs,
-                           cost, window, used, stop)  # fmt: skip
+                           cost, window, used, producers, stop)  # fmt: skip
 
     def _function_row(
         self,
@@ -258,13 +367,13 @@ class _Tracer(TorchFunctionMode):
         cost: OpCost,
         window: Window | None,
         used: dict[str, ParamRef],
+        producers: dict[int | _Call, None],
         stop: str | None = None,
     ) -> None:
         prefix = f"{owner.name}." if owner is not None and owner.name else ""
         count = 0
         if owner is not None:
-            owner.functions[label] += 1
-            count = owner.functions[label]
+            count = owner.functions[label] = owner.functions.get(label, 0) + 1
         name = f"{prefix}{label}()" + (f"@{count}" if count > 1 else "")
         in_place = any(o is i for o in outputs for i in inputs)
         self._add_row(
@@ -283,11 +392,9 @@ class _Tracer(TorchFunctionMode):
             in_place=in_place,
             notes=((f"no formula for `{label}`; counted as 0 FLOPs",) if unknown else ())
             + ((stop,) if stop else ()),
-            parents=self._block_chain(),
+            parents=owner.chain if owner is not None else (),
+            producers=producers,
         )
-
-    def _block_chain(self) -> tuple[int, ...]:
-        return tuple(c.block_id for c in self.stack if not c.leaf)
 
     def _add_row(
         self,
@@ -305,6 +412,7 @@ class _Tracer(TorchFunctionMode):
         in_place: bool,
         notes: tuple[str, ...],
         parents: tuple[int, ...],
+        producers: dict[int | _Call, None],
     ) -> None:
         counted = trainable = shared = 0
         shared_with: list[str] = []
@@ -319,10 +427,11 @@ class _Tracer(TorchFunctionMode):
                 if owner not in shared_with:
                     shared_with.append(owner)
         window = windows[0] if len(windows) == 1 else None
-        rf = self.rf_of(outputs[0]) if outputs else None
+        index = len(self.rows)
+        fed_by = tuple(dict.fromkeys(p for p in map(_resolve, producers) if p != index))
         self.rows.append(
             LayerRecord(
-                index=len(self.rows),
+                index=index,
                 name=name,
                 type=type,
                 depth=depth,
@@ -338,10 +447,11 @@ class _Tracer(TorchFunctionMode):
                 flops=flops,
                 activation_bytes=_new_bytes(outputs, inputs),
                 window=window,
-                rf=rf,
+                rf=self.rf_of(outputs[0]) if outputs else None,
                 inexact=any(_inexact(w) for w in windows),
                 in_place=in_place,
                 notes=notes,
+                producers=fed_by,
             )
         )
         self.parents.append(parents)
@@ -349,35 +459,43 @@ class _Tracer(TorchFunctionMode):
     # -- module hooks
 
     def pre_hook(self, module: nn.Module, args: tuple) -> None:
-        qualified = self.names.get(id(module))
-        if qualified is None:
+        info = self.modules.get(id(module))
+        if info is None:
             return  # a module of another model
-        with torch._C.DisableTorchFunction():
-            self.calls[qualified] += 1
-            calls = self.calls[qualified]
-            leaf = self.leaf[id(module)]
-            call = _Call(
-                name=f"{qualified}@{calls}" if calls > 1 else qualified,
-                type=type(module).__name__,
-                depth=qualified.count(".") + 1 if qualified else 0,
-                leaf=leaf,
-                inputs=tuple(_tensor_args(args, {})),  # keyword tensors are added on return
-                first_row=len(self.rows),
-                parents=self._block_chain(),
-            )
-            if not leaf:
-                call.block_id = len(self.blocks)
-                self.blocks.append(None)  # filled in when the call returns
-            self.stack.append(call)
+        qualified, type_name, depth, leaf = info
+        calls = self.calls[qualified] = self.calls[qualified] + 1
+        top = self.stack[-1] if self.stack else None
+        parents = top.chain if top is not None else ()
+        call = _Call(
+            name=f"{qualified}@{calls}" if calls > 1 else qualified,
+            type=type_name,
+            depth=depth,
+            leaf=leaf,
+            inputs=tuple(_tensor_args(args, {})),  # keyword tensors are added on return
+            first_row=len(self.rows),
+            parents=parents,
+            chain=parents,
+        )
+        if not leaf:
+            call.block_id = len(self.blocks)
+            call.chain = (*parents, call.block_id)
+            self.blocks.append(None)  # filled in when the call returns
+        self.stack.append(call)
 
     def post_hook(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        if id(module) not in self.names:
+        if id(module) not in self.modules:
             return
         with torch._C.DisableTorchFunction():
             call = self.stack.pop()
-            call.inputs = tuple(_tensor_args(args, kwargs))
+            if kwargs:  # the positional tensors were collected when the call began
+                call.inputs = tuple(_tensor_args(args, kwargs))
             outputs = _tensors(output)
             if call.leaf:
+                for t in call.inputs:
+                    entry = self._activation(t)
+                    if entry is not None:
+                        call.producers[entry[2]] = None
+                call.row = len(self.rows)
                 unknown = tuple(dict.fromkeys(call.unknown))
                 self._add_row(
                     name=call.name,
@@ -394,7 +512,13 @@ class _Tracer(TorchFunctionMode):
                     notes=tuple(f"no formula for `{u}`; counted as 0 FLOPs" for u in unknown)
                     + tuple(dict.fromkeys(call.rf_stops)),
                     parents=call.parents,
+                    producers=call.producers,
                 )
+                # What the layer returns is its output, even when it is its input (Identity).
+                for o in outputs:
+                    entry = self._activation(o)
+                    if entry is not None:
+                        self.acts[id(o)] = (entry[0], entry[1], call.row)
             else:
                 self.blocks[call.block_id] = BlockCall(
                     name=call.name,
@@ -421,7 +545,7 @@ class _Tracer(TorchFunctionMode):
                 window = None
             if window is not None and min(window.out_size, default=1) < 1:
                 kind = "input too small"
-            inputs = [t for t in _tensor_args(args, kwargs) if self._activation(t)[0]]
+            inputs = [t for t in _tensor_args(args, kwargs) if self._activation(t) is not None]
             self.failure = self.describe_failure(err, kind, _label(func), inputs)
 
     def describe_failure(
@@ -470,8 +594,84 @@ def _inexact(window: Window) -> bool:
     )  # fmt: skip
 
 
-def _twin(t: Tensor, dtype: torch.dtype) -> Tensor:
-    return torch.empty(t.shape, dtype=dtype if t.is_floating_point() else t.dtype, device="meta")
+class _Twins:
+    """Meta twins of one model's parameters and buffers, kept between traces.
+
+    A second trace of the same module (at another input size, say) reuses them instead of
+    allocating a meta tensor per parameter again. A twin is reused only for the same tensor
+    object with the same shape and dtype, so a model changed in between gets new twins.
+    """
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, tuple[weakref.ref[Tensor], tuple[int, ...], torch.dtype, Tensor]] = {}
+
+    def of(self, t: Tensor, dtype: torch.dtype) -> Tensor:
+        want = dtype if t.is_floating_point() else t.dtype
+        entry = self.by_id.get(id(t))
+        if entry is not None and entry[0]() is t and entry[1] == t.shape and entry[2] is want:
+            return entry[3]
+        twin = torch.empty(t.shape, dtype=want, device="meta")
+        self.by_id[id(t)] = (weakref.ref(t), t.shape, want, twin)
+        return twin
+
+
+_TWINS: weakref.WeakKeyDictionary[nn.Module, _Twins] = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _Slot:
+    """Where the forward finds one parameter or buffer: `table[key]` of its module."""
+
+    table: dict[str, Any]
+    key: str
+    tensor: Tensor
+
+
+def _named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """`model.named_modules()` (pre-order, a shared module once, under its first name) without
+    its recursive generators, which cost a yield per level for every module of a deep network."""
+    found: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+    stack: list[tuple[str, nn.Module]] = [("", model)]
+    while stack:
+        name, m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        found.append((name, m))
+        prefix = f"{name}." if name else ""
+        children = [(prefix + key, c) for key, c in m._modules.items() if c is not None]
+        stack.extend(reversed(children))
+    return found
+
+
+def _walk(
+    model: nn.Module,
+) -> tuple[dict[int, tuple[str, str, int, bool]], list[nn.Module], list[_Slot], list[_Slot],
+           dict[int, str]]:  # fmt: skip
+    """One pass over the modules: their names, and every slot holding a parameter or buffer.
+
+    Names follow `named_modules` / `named_parameters`: a shared module or tensor is named where
+    it first appears.
+    """
+    modules: dict[int, tuple[str, str, int, bool]] = {}
+    order: list[nn.Module] = []
+    params: list[_Slot] = []
+    buffers: list[_Slot] = []
+    param_names: dict[int, str] = {}
+    for qualified, m in _named_modules(model):
+        depth = qualified.count(".") + 1 if qualified else 0
+        modules[id(m)] = (qualified, type(m).__name__, depth, not m._modules)
+        order.append(m)
+        prefix = f"{qualified}." if qualified else ""
+        for key, p in m._parameters.items():
+            if p is not None:
+                params.append(_Slot(m._parameters, key, p))
+                param_names.setdefault(id(p), prefix + key)
+        for key, b in m._buffers.items():
+            if b is not None:
+                buffers.append(_Slot(m._buffers, key, b))
+    return modules, order, params, buffers, param_names
 
 
 def trace(
@@ -485,45 +685,44 @@ def trace(
     """Run `model` once on an input of `input_shape` (batch included) and record every layer.
 
     Args:
-        model: any module; it is neither modified nor moved.
+        model: any module; it is neither modified nor moved (its parameters are swapped for
+            meta twins during the pass and put back in `finally`).
         input_shape: (N, C, *spatial).
         dtype: dtype of the input and of the floating-point parameters.
         real: run the model as it is, on real tensors, instead of on meta twins (the fallback
             for networks that meta tensors cannot run).
         training: run in training mode, through `forward_with_aux` where the model has one.
     """
-    named_params = list(model.named_parameters())
-    named_buffers = list(model.named_buffers())
+    modules, order, param_slots, buffer_slots, param_names = _walk(model)
+    tensors = [s.tensor for s in param_slots] + [s.tensor for s in buffer_slots]
     if real:
-        device = next((t.device for _, t in named_params + named_buffers), torch.device("cpu"))
-        dtype = next((p.dtype for _, p in named_params if p.is_floating_point()), dtype)
-        swapped: dict[str, Tensor] = {}
-        seen = {name: p for name, p in named_params}
-        buffers = {name: b for name, b in named_buffers}
-    elif all(t.is_meta and (t.dtype == dtype or not t.is_floating_point())
-             for _, t in named_params + named_buffers):  # fmt: skip
+        device = next((t.device for t in tensors), torch.device("cpu"))
+        dtype = next((s.tensor.dtype for s in param_slots if s.tensor.is_floating_point()), dtype)
+        swap: dict[int, Tensor] = {}
+    elif all(t.is_meta and (t.dtype == dtype or not t.is_floating_point()) for t in tensors):
         device = torch.device("meta")  # already shapes only (e.g. `meta_model`): run it as is
-        swapped = {}
-        seen = {name: p for name, p in named_params}
-        buffers = {name: b for name, b in named_buffers}
+        swap = {}
     else:
         device = torch.device("meta")
-        seen = {name: _twin(p, dtype) for name, p in named_params}
-        buffers = {name: _twin(b, dtype) for name, b in named_buffers}
-        swapped = {**seen, **buffers}
-    params = {
-        id(seen[name]): ParamRef(
-            name, p.numel(), p.requires_grad, p.numel() * seen[name].element_size()
+        twins = _TWINS.get(model)
+        if twins is None:
+            twins = _TWINS[model] = _Twins()
+        swap = {id(t): twins.of(t, dtype) for t in tensors}
+    unique = {id(s.tensor): s.tensor for s in param_slots}  # in `named_parameters` order
+    params: dict[int, ParamRef] = {}
+    for p in unique.values():
+        twin = swap.get(id(p), p)
+        params[id(twin)] = ParamRef(
+            param_names[id(p)], p.numel(), p.requires_grad, p.numel() * twin.element_size()
         )
-        for name, p in named_params
-    }
-    buffer_bytes = sum(b.numel() * b.element_size() for b in buffers.values())
+    unique_buffers = {id(s.tensor): swap.get(id(s.tensor), s.tensor) for s in buffer_slots}
+    buffer_bytes = sum(b.numel() * b.element_size() for b in unique_buffers.values())
 
-    tracer = _Tracer(model, params)
+    tracer = _Tracer(modules, params)
     x = torch.zeros(input_shape, dtype=dtype, device=device)
     spatial = input_shape[2:]
     tracer.mark_input(x, RF.identity(len(spatial), spatial) if spatial else None)
-    modes = [(m, m.training) for m in model.modules()]
+    modes = [m.training for m in order]
     patched = training and hasattr(model, "forward_with_aux") and "forward" not in vars(model)
     handles = []
     error: BaseException | None = None
@@ -532,28 +731,36 @@ def trace(
     # in the middle of it cost more than the trace itself on deep networks.
     collecting = gc.isenabled()
     gc.disable()
+    swapped = False
     try:
         # Global hooks (filtered to this model's modules) cost one registration, not two per
         # module, which matters for networks of thousands of layers.
         handles.append(register_module_forward_pre_hook(tracer.pre_hook))
         handles.append(register_module_forward_hook(tracer.post_hook, with_kwargs=True))
-        model.train(training)
+        for m in order:
+            m.__dict__["training"] = training  # what `model.train(training)` sets, flat
         if patched:
             model.forward = model.forward_with_aux  # removed in `finally`
+        if swap:
+            # What `torch.func.functional_call` does, without its per-call bookkeeping: every
+            # slot holding a parameter or buffer gets its twin (a tied weight: one twin).
+            swapped = True
+            for slot in (*param_slots, *buffer_slots):
+                slot.table[slot.key] = swap[id(slot.tensor)]
         with torch.no_grad(), tracer:
-            if swapped:
-                output = torch.func.functional_call(model, swapped, (x,), tie_weights=True)
-            else:
-                output = model(x)
+            output = model(x)
     except Exception as err:  # reported as the failure of the layer that raised
         error = err
     finally:
+        if swapped:
+            for slot in (*param_slots, *buffer_slots):
+                slot.table[slot.key] = slot.tensor
         for handle in handles:
             handle.remove()
         if patched:
             del model.forward
-        for m, was_training in modes:
-            m.training = was_training
+        for m, was_training in zip(order, modes, strict=True):
+            m.__dict__["training"] = was_training
         if collecting:
             gc.enable()
     failure = tracer.failure

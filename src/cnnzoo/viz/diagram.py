@@ -238,7 +238,7 @@ def draw(
         A `Diagram`; `.save("net.svg")` renders it.
     """
     from cnnzoo.analysis import summary
-    from cnnzoo.analysis.counts import meta_model
+    from cnnzoo.meta import meta_model
 
     report = summary(model_or_name, input_size, depth=depth)
     if report.failure is not None:

@@ -1,0 +1,29 @@
+"""A smoke run of benchmarks/analyzer.py: one repeat, one small model, cnnzoo alone."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "analyzer.py"
+
+
+def test_the_analyzer_benchmark_writes_rows_with_machine_and_load(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("analyzer_benchmark", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "analyzer.csv"
+    bench.main(["--models", "resnet20_cifar", "--repeat", "1", "--no-peers", "--out", str(out)])
+    rows = list(csv.DictReader(out.open()))
+    keys = {(r["tool"], r["input"], r["batch_size"]) for r in rows}
+    assert keys == {
+        ("cnnzoo", "3x224x224", "1"),
+        ("cnnzoo", "3x512x512", "8"),
+        ("cnnzoo", "3x1024x1024", "64"),
+        ("cnnzoo-first", "3x224x224", "1"),
+    }
+    for row in rows:
+        assert row["cpu"] and row["load_before"] and row["load_after"] and row["torch"]
+        assert float(row["min_s"]) <= float(row["median_s"]) <= float(row["max_s"])
