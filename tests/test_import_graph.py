@@ -14,8 +14,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import cnnzoo
 
 ROOT = Path(cnnzoo.__file__).parent
@@ -100,26 +98,11 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# The last cycle, analysis.report -> analysis.counts (for meta_model) -> analysis.report (for
-# summary), goes when meta_model moves to cnnzoo/meta.py beside the registry (the analyzer's
-# branch); until then this test is expected to fail, and strictly: it must fail for that reason.
-@pytest.mark.xfail(
-    not (ROOT / "meta.py").exists(),
-    reason="analysis.counts <-> analysis.report until meta_model moves to cnnzoo/meta.py",
-    strict=True,
-)
 def test_the_package_has_no_import_cycle() -> None:
     found = cycles(graph())
     assert not found, "import cycles (each line one cycle):\n" + "\n".join(
         " <-> ".join(c) for c in found
     )
-
-
-def test_no_cycle_but_the_one_the_analyzer_branch_removes() -> None:
-    found = [
-        c for c in cycles(graph()) if c != ["cnnzoo.analysis.counts", "cnnzoo.analysis.report"]
-    ]
-    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

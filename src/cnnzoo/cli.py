@@ -497,14 +497,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_lecture(args: argparse.Namespace) -> int:
-    from cnnzoo.lecture import build
-
-    for path in build(Path(args.out)):
-        print(f"wrote {path}")
-    return 0
-
-
 def _cmd_rf(args: argparse.Namespace) -> int:
     from cnnzoo.analysis import parse_input_size
     from cnnzoo.analysis.erf import effective_rf
@@ -799,12 +791,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
     p.add_argument("--out", help="folder for the table (CSV, JSON, Markdown) and charts")
     p.set_defaults(func=_cmd_compare)
-
-    p = sub.add_parser(
-        "lecture", help="regenerate the lecture walk-through (docs/lecture.md and .ipynb)"
-    )
-    p.add_argument("--out", default="docs", help="folder for the page and notebook (default docs)")
-    p.set_defaults(func=_cmd_lecture)
 
     p = sub.add_parser(
         "rf", help="theoretical and effective receptive field of a layer, as a heatmap PNG"

@@ -136,7 +136,7 @@ def test_cli_summary_failure_exits_1(capsys: pytest.CaptureFixture) -> None:
 
 def test_cli_summary_bad_input_size(capsys: pytest.CaptureFixture) -> None:
     assert main(["summary", "alexnet", "--input", "big"]) == 2
-    assert "input size must look like 3x224x224" in capsys.readouterr().err
+    assert "give one input as CxHxW" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

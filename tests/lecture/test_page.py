@@ -14,7 +14,7 @@ from cnnzoo.lecture import page
 from cnnzoo.lecture.content import INTRO, SECTIONS, TITLE
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-REGENERATE = "regenerate with `cnnzoo lecture --out docs/`"
+REGENERATE = "regenerate with `python -m cnnzoo.lecture --out docs`"
 
 
 def _outputs() -> list[str]:

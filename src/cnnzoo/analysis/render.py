@@ -233,8 +233,11 @@ def totals_lines(report: Report) -> list[str]:
     out_rf = report.output_rf
     if out_rf is not None:
         lines.append(
-            f"Receptive field of the output: {axes(out_rf.size)} pixels, padding included"
-            + (f" (effective stride {axes(out_rf.jump)})" if out_rf.spatial else " (global)")
+            f"Receptive field of the output: {axes(out_rf.size)} pixels, padding included "
+            f"(effective stride {axes(out_rf.jump)})"
+            if out_rf.spatial
+            else f"Receptive field of the output: global, {axes(out_rf.size)} pixels "
+            "(every output depends on the whole input it reads)"
         )
     tops = report.highlights()
     if tops["params"]:

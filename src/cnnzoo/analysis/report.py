@@ -38,16 +38,37 @@ class Report(Analysis):
             f"{self.totals.params:,} params, {self.totals.macs:,} MACs{failed})"
         )
 
-    def to_table(self, width: int = 150) -> str:
-        """The terminal table as plain text, followed by the totals and highlights."""
-        return render.table(self, width)
+    def to_table(
+        self,
+        width: int | None = None,
+        *,
+        columns: tuple[str, ...] | None = None,
+        all_rows: bool = False,
+    ) -> str:
+        """The layer table as plain text at most `width` characters a line (default: `COLUMNS`
+        or the terminal's), followed by the totals and highlights.
 
-    def print(self) -> None:
-        """Print the terminal table (rich: coloured, fitted to the terminal) to stdout."""
-        render.print_table(self)
+        Args:
+            columns: keys of `render.LAYER_COLUMNS` to show (default: as many as fit).
+            all_rows: also show the layers that pass their input through (Identity, eval-mode
+                Dropout), which are otherwise hidden and counted below the table.
+        """
+        return render.table(self, width, columns=columns, all_rows=all_rows)
 
-    def to_markdown(self) -> str:
-        return render.markdown(self)
+    def print(
+        self,
+        width: int | None = None,
+        *,
+        columns: tuple[str, ...] | None = None,
+        all_rows: bool = False,
+    ) -> None:
+        """Print the layer table to stdout, fitted to the terminal (see `to_table`)."""
+        render.print_table(self, width, columns=columns, all_rows=all_rows)
+
+    def to_markdown(
+        self, *, columns: tuple[str, ...] | None = None, all_rows: bool = False
+    ) -> str:
+        return render.markdown(self, columns=columns, all_rows=all_rows)
 
     def to_csv(self) -> str:
         return render.csv_text(self)
@@ -63,7 +84,7 @@ class Report(Analysis):
         return render.dataframe(self)
 
     def explain(self) -> str:
-        """The arithmetic of every convolution and pooling layer, lecture style."""
+        """The arithmetic of every layer, lecture style, then the totals."""
         return explain(self)
 
 

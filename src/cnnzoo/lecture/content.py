@@ -19,8 +19,8 @@ need 1x1 convolutions. This page asks each of those questions of cnnzoo and show
 and its real output. Where the lecture states a number, a line says whether it holds and, when it
 does not, why.
 
-Everything below was produced by `cnnzoo lecture --out docs/`, which runs every cell; the same
-cells make the notebook [lecture.ipynb](lecture.ipynb), which the test suite executes end to end
+Everything below was produced by `python -m cnnzoo.lecture --out docs`, which runs every cell;
+the same cells make the notebook [lecture.ipynb](lecture.ipynb), which the test suite executes end to end
 and compares with this page. Shapes are written C x H x W, MACs are multiply-accumulates (the
 lecture's "operations"; FLOPs = 2 x MACs), and no model here holds trained weights unless a
 section says so: parameter counts, shapes and costs do not depend on them.
