@@ -168,8 +168,9 @@ SETUP = "from cnnzoo.lecture import run\n"
 
 # -- rendering -------------------------------------------------------------------------------
 
-_HEADER = """<!-- Generated from src/cnnzoo/lecture/content.py by `python -m cnnzoo.lecture --out docs`.
-     Do not edit: every output below comes from running the cell above it. -->
+_HEADER = """<!-- Generated from src/cnnzoo/lecture/content.py by
+     `python -m cnnzoo.lecture --out docs`. Do not edit: every output below comes from running
+     the cell above it. -->
 """
 
 
