@@ -21,9 +21,10 @@ does not, why.
 
 Everything below was produced by `python -m cnnzoo.lecture --out docs`, which runs every cell;
 the same cells make the notebook [lecture.ipynb](lecture.ipynb), which the test suite executes
-end to end and compares with this page. Shapes are written C x H x W, MACs are multiply-accumulates (the
-lecture's "operations"; FLOPs = 2 x MACs), and no model here holds trained weights unless a
-section says so: parameter counts, shapes and costs do not depend on them.
+end to end and compares with this page. Shapes are written C x H x W, MACs are
+multiply-accumulates (the lecture's "operations"; FLOPs = 2 x MACs), and no model here holds
+trained weights unless a section says so: parameter counts, shapes and costs do not depend on
+them.
 """
 
 CHECK = '''
