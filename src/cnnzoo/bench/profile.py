@@ -369,7 +369,7 @@ def profile(
     """
     from cnnzoo.analysis import summary
     from cnnzoo.bench.optimize import bf16_support
-    from cnnzoo.export import resolve
+    from cnnzoo.resolve import resolve
     from cnnzoo.viz.diagram import layer_kind
 
     if precision not in _ELEMENT_BYTES:
@@ -381,7 +381,8 @@ def profile(
         raise UsageError(
             f"bf16 is not natively supported on {device}: it would be emulated; use fp32"
         )
-    module, name, default_size = resolve(model)
+    target = resolve(model)
+    module, name, default_size = target.build(), target.name, target.input_size
     size = tuple(input_size or default_size or ())
     if not size:
         raise UsageError(f"{name}: give input_size for a model that is not registered")
