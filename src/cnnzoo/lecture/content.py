@@ -95,7 +95,7 @@ check("(11*11*3)*96 = 35K parameters",
             "**Where are the parameters?** The three fully connected layers hold almost all of "
             "them; fc6 alone, 9216 x 4096 weights, holds more than all the convolutions together."
         ),
-        Shell("cnnzoo summary alexnet | grep -E '^(Parameters|Most parameters)'"),
+        Shell("cnnzoo summary alexnet | grep -A1 -E '^(Parameters|Most parameters)'"),
     ),
 )
 
@@ -111,10 +111,10 @@ ZFNET = Section(
         Shell("cnnzoo summary zfnet --explain | grep -A1 -E '^features.(conv|pool)(1|2) '"),
         Python(
             '''
-check("CONV1 on 227x227 gives (227 - 7)/2 + 1 = 111 (the table says 110)",
-      "the paper's 224x224 input with padding 1: (224 + 2 - 7)/2 + 1 = 110.5 -> 110",
+check("CONV1: 110x110x96 in the table, but (227 - 7)/2 + 1 = 111 ???",
+      "110 = (224 + 2*1 - 7)/2 + 1 = 110.5, floored: the paper's 224 input with padding 1",
       (224 + 2 - 7) // 2 + 1 == 110 and (227 - 7) // 2 + 1 == 111,
-      "the table's 110 comes from a 224 input padded by 1, not from 227")
+      "the table's 110 is right for the paper's input; 111 is what 227 without padding gives")
 '''
         ),
         Text(
@@ -204,13 +204,13 @@ check("24M values per image (about 96 MB), forward only",
             "backward adds gradients of the same size. cnnzoo's training estimate counts "
             "these, plus the weights, their gradients and the optimizer's state:"
         ),
-        Shell("cnnzoo summary vgg16 | grep -E '^(Memory|Training estimate)'"),
+        Shell("cnnzoo summary vgg16 | grep -A1 -E '^(Activations per image|Training estimate)'"),
         Text(
             "**Where are the parameters, and where is the memory?** The parameters sit in the "
             "fully connected layers (fc6 alone: 7 x 7 x 512 x 4096 weights); the activation "
             "memory sits in the first layers, where the maps are 224x224."
         ),
-        Shell("cnnzoo summary vgg16 | grep -E '^Most'"),
+        Shell("cnnzoo summary vgg16 | grep -A1 -E '^Most'"),
     ),
 )
 
@@ -312,17 +312,44 @@ RESNET = Section(
             "solution at least as good exists, and the trouble is that SGD does not find it."
         ),
         Text(
-            "The reproduction of the paper's Fig. 6 on the embedded digits is tracked in "
-            "[reproductions](reproductions.md) (`cnnzoo experiment degradation`); its published "
-            "figures were withdrawn until the corrected rerun replaces them, so none are quoted "
-            "here."
+            "The argument is a construction, so it can be run. `deepen_plain` copies plain-20's "
+            "layers into the matching positions of plain-56's stages and makes every extra "
+            "conv-BN-ReLU an identity: a Dirac kernel, batch norm with weight 1, bias 0, running "
+            "mean 0 and running variance 1 - eps, and a ReLU that passes the non-negative "
+            "activations it receives. Then it checks that the two networks' logits agree. Here "
+            "on a randomly initialized plain-20 whose batch norms have seen some data:"
+        ),
+        Python(
+            '''
+import torch
+from cnnzoo.train.construction import deepen_plain, verify_construction
+
+torch.manual_seed(0)
+plain20 = cnnzoo.create_model("plain20_cifar")
+with torch.no_grad():  # batch-norm statistics other than the defaults
+    plain20.train()
+    for _ in range(3):
+        plain20(torch.randn(16, 3, 32, 32))
+plain56 = deepen_plain(plain20)
+images = [torch.randn(8, 3, 32, 32) for _ in range(2)]
+difference = verify_construction(plain20, plain56, images)
+count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+print(f"plain-20: {count(plain20):,} parameters; constructed plain-56: {count(plain56):,}")
+print(f"largest logit difference on 16 images within 1e-5: {difference <= 1e-5}")
+'''
+        ),
+        Text(
+            "So a 56-layer network exactly as good as plain-20 exists. Whether SGD finds one from "
+            "scratch is the experiment `cnnzoo experiment construction` (and `degradation`, the "
+            "paper's Fig. 6) measures, over three seeds; its results are not published yet, so "
+            "no training figures are quoted here."
         ),
         Text(
             "**A residual block** learns F(x) and outputs F(x) + x: to be the identity it only "
             "has to drive F to zero. Two 3x3 convolutions, batch norm after each, the add, then "
             "the ReLU:"
         ),
-        Shell("cnnzoo summary resnet20_cifar | grep -E 'layer1\\.0\\.|└─layer1.0|├─layer1.0'"),
+        Shell("cnnzoo summary resnet20_cifar --depth 3 | head -16"),
         Text(
             "**The bottleneck.** From ResNet-50 on, a block on a 28x28x256 input first projects "
             "to 64 channels with a 1x1 convolution, runs the 3x3 on 64 channels, and expands "
@@ -370,7 +397,16 @@ COMPARISON = Section(
             "side; the accuracy column is the *published* figure with its protocol (single or "
             "ten crops, top-1 or top-5), since no network here is trained on ImageNet."
         ),
-        Shell("cnnzoo compare alexnet vgg16 googlenet resnet50 resnet152 --format markdown"),
+        Shell(
+            "cnnzoo compare alexnet vgg16 googlenet resnet50 resnet152 --format markdown "
+            "--out lecture_files"
+        ),
+        Text(
+            "![Top-1 accuracy against MACs, bubble area showing parameters]"
+            "(lecture_files/accuracy_vs_macs.png)\n\n"
+            "![Top-5 accuracy against MACs, GoogLeNet included]"
+            "(lecture_files/accuracy_top5_vs_macs.png)"
+        ),
         Text(
             "Read against the lecture's reading of the chart: VGG-16 has the most operations and "
             "parameters of the group for an accuracy that ResNet passes with far fewer; "
@@ -565,9 +601,14 @@ SQUEEZENET = Section(
             "3x3 convolutions side by side and concatenates them. The lecture says it matches "
             "AlexNet's accuracy with 50 times fewer parameters."
         ),
-        Shell("cnnzoo summary squeezenet1_0 --depth 2 | grep -E 'features\\.3|Parameters'"),
+        Shell("cnnzoo summary squeezenet1_0 --depth 2 | head -9"),
         Python(
             '''
+fire = [r for r in cnnzoo.summary("squeezenet1_0").all_layers
+        if r.name.startswith("features.3.") and r.type == "Conv2d"]
+for r in fire:
+    print(f"{r.name:<22} {r.kernel[0]}x{r.kernel[1]} -> {r.output_shape[1]:>3} channels "
+          f"{r.params:>6,} params")
 squeeze = get_spec("squeezenet1_0").num_params
 check("50x fewer parameters than AlexNet",
       f"{alexnet:,} / {squeeze:,} = {alexnet / squeeze:.1f}x",
