@@ -66,7 +66,7 @@ def test_inference_script_writes_csv_and_rewrites_the_tables(tmp_path, capsys):
 
 
 def test_profile_script_writes_csvs_rooflines_and_the_table(tmp_path):
-    profile_script = _script("profile")
+    profile_script = _script("layer_profile")
     page = tmp_path / "B.md"
     page.write_text(f"x\n{profile_script.BEGIN}\n{profile_script.END}\n")
     out = tmp_path / "profile"

@@ -13,8 +13,8 @@ table between the markers in BENCHMARKS.md. The claims it measures:
 - wide blocks use the hardware better than deep thin ones (Wide ResNet's claim): achieved
   GFLOP/s of WRN-28-10 against ResNet-110 on CIFAR inputs.
 
-    .venv/bin/python benchmarks/profile.py
-    .venv/bin/python benchmarks/profile.py --tables-only      # the table from the CSVs
+    .venv/bin/python benchmarks/layer_profile.py
+    .venv/bin/python benchmarks/layer_profile.py --tables-only      # the table from the CSVs
 """
 
 from __future__ import annotations
