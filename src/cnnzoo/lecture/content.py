@@ -59,10 +59,9 @@ ALEXNET = Section(
             "rounds: (11 x 11 x 3) x 96 = 35K."
         ),
         Python(
-            CHECK
+            "import cnnzoo\n\n"
+            + CHECK
             + '''
-import cnnzoo
-
 report = cnnzoo.summary("alexnet")
 conv1 = next(r for r in report.all_layers if r.name == "features.conv1")
 weights = 11 * 11 * 3 * 96
@@ -138,6 +137,7 @@ VGG = Section(
         Python(
             '''
 from torch import nn
+
 from cnnzoo.analysis import summary
 
 C = 256
@@ -186,6 +186,7 @@ for size, rows in stages.items():
         Python(
             '''
 import math
+
 from cnnzoo.formatting import format_bytes
 
 kept = [r for r in vgg.all_layers if r.type in ("Conv2d", "MaxPool2d", "Linear")]
@@ -322,6 +323,7 @@ RESNET = Section(
         Python(
             '''
 import torch
+
 from cnnzoo.train.construction import deepen_plain, verify_construction
 
 torch.manual_seed(0)
@@ -398,7 +400,7 @@ COMPARISON = Section(
             "ten crops, top-1 or top-5), since no network here is trained on ImageNet."
         ),
         Shell(
-            "cnnzoo compare alexnet vgg16 googlenet resnet50 resnet152 --format markdown "
+            "cnnzoo compare alexnet vgg16 googlenet resnet50 --format markdown "
             "--out lecture_files"
         ),
         Text(
@@ -497,7 +499,8 @@ for name in ("resnet50", "resnext50_32x4d"):
     print(f"{name:<16} conv widths {widths:<16} groups of the 3x3: {rows[1].groups:>2}  "
           f"{sum(row.params for row in rows):,} params  "
           f"{format_count(sum(row.macs for row in rows))} MACs")
-    print(f"{'':<16} whole network: {r.totals.params:,} params, {format_count(r.totals.macs)} MACs")
+    print(f"{'':<16} whole network: {r.totals.params:,} params, "
+          f"{format_count(r.totals.macs)} MACs")
 '''
         ),
     ),
@@ -516,6 +519,7 @@ STOCHASTIC = Section(
         Python(
             '''
 import torch
+
 from cnnzoo.layers.drop_path import DropPath
 
 torch.manual_seed(0)

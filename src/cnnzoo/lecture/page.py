@@ -205,7 +205,12 @@ def _anchor(title: str) -> str:
 
 
 def notebook_source(cell: Shell | Python) -> str:
-    return f"run({cell.command!r})" if isinstance(cell, Shell) else cell.code.strip()
+    """A cell's code as the notebook shows it (a command as a call of `run`, wrapped to stay
+    within the project's line length)."""
+    if isinstance(cell, Python):
+        return cell.code.strip()
+    call = f"run({cell.command!r})"
+    return call if len(call) <= 100 else f"run(\n    {cell.command!r}\n)"
 
 
 def render_notebook(title: str, intro: str, sections: Sequence[Section], outputs: list[str]):
