@@ -235,18 +235,25 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         for path in write_reproductions(args.publish, readme=args.readme):
             print(f"wrote {path}")
         return 0
-    record = run_experiment(
-        args.name,
-        data=args.data,
-        out=args.out,
-        epochs=args.epochs,
-        seeds=args.seeds,
-        seed=args.seed,
-        jobs=args.jobs,
-        force=args.force,
-        from_run=args.from_run,
-        **{k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None},
-    )
+    from cnnzoo.train import TrainingInterrupted
+
+    given = (("batch_size", args.batch_size), ("lr", args.lr))
+    try:
+        record = run_experiment(
+            args.name,
+            data=args.data,
+            out=args.out,
+            epochs=args.epochs,
+            seeds=args.seeds,
+            seed=args.seed,
+            jobs=args.jobs,
+            force=args.force,
+            from_run=args.from_run,
+            **{k: v for k, v in given if v is not None},
+        )
+    except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the arm's run is resumable
+        print(stop, file=sys.stderr)
+        return 130
     print()
     print(results_table(record))
     for claim in record["claims"]:

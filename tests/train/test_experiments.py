@@ -277,3 +277,27 @@ def test_plain56_first_conv_gradient_explodes_at_initialization(one_thread) -> N
     }
     assert scale["plain56_cifar"] > 100
     assert scale["plain20_cifar"] < 10 and scale["resnet56_cifar"] < 10
+
+
+def test_experiment_refuses_zero_epochs_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "exp"
+    assert main(["experiment", "degradation", "--epochs", "0", "--out", str(out)]) == 2
+    assert "--epochs 0 trains nothing" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_stopped_experiment_exits_130_with_the_resume_advice(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import cnnzoo.train.experiments as experiments
+    from cnnzoo.train import TrainingInterrupted
+
+    def stopped(*args, **kwargs):
+        raise TrainingInterrupted("SIGTERM received at epoch 1, step 3; resume with: X")
+
+    monkeypatch.setattr(experiments, "run_experiment", stopped)
+    assert main(["experiment", "degradation", "--epochs", "1"]) == 130
+    err = capsys.readouterr().err
+    assert "resume with: X" in err and "bug" not in err

@@ -385,6 +385,8 @@ def run_experiment(
     name = experiment.name
     if seeds < 1 or jobs < 1:
         raise UsageError(f"--seeds and --jobs must be at least 1 (got {seeds} and {jobs})")
+    if epochs is not None and epochs < 1:
+        raise UsageError(f"--epochs {epochs} trains nothing: give 1 or more")
     if jobs > (cores := len(os.sched_getaffinity(0))):
         raise UsageError(
             f"--jobs {jobs} is more than the {cores} cores available; each job takes one core"
