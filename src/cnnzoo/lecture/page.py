@@ -181,7 +181,9 @@ def _code_cells(sections: Sequence[Section]) -> list[Shell | Python]:
 def render_markdown(title: str, intro: str, sections: Sequence[Section], outputs: list[str]) -> str:
     """The page: prose, each command or snippet, and its output under it."""
     if len(outputs) != len(_code_cells(sections)):
-        raise UsageError("the lecture's outputs do not match its cells; rerun `cnnzoo lecture`")
+        raise UsageError(
+            "the lecture's outputs do not match its cells; rerun `python -m cnnzoo.lecture`"
+        )
     out = iter(outputs)
     parts = [_HEADER, f"# {title}\n", intro.strip() + "\n", "## Contents\n"]
     parts += [f"{i}. [{s.title}](#{_anchor(s.title)})" for i, s in enumerate(sections, 1)]
