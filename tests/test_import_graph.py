@@ -6,7 +6,7 @@ much as one at the top; only imports under `if TYPE_CHECKING:`, which never run,
 An edge goes to the module named; `from package import name` goes to
 `package.name` when that is a module. The implicit import of a parent package that Python
 performs first (`cnnzoo/__init__.py` before `cnnzoo.registry`) is not an edge: the package face
-imports everything by design, as torchvision's and timm's do.
+imports only `_version` itself and its public names lazily, by name, on first use.
 """
 
 from __future__ import annotations
@@ -122,12 +122,35 @@ def test_lazy_imports_are_edges(tmp_path: Path) -> None:
     assert imports("cnnzoo.m", source, known) == {"cnnzoo.models", "cnnzoo.registry"}
 
 
-def test_registry_and_version_import_only_leaves() -> None:
-    """As in torchvision and timm, the registry imports no model: of cnnzoo only the error
-    vocabulary and the suggestion helper, which import nothing of cnnzoo themselves; nothing
-    low imports the package face for its version."""
+def test_specs_and_version_import_only_leaves() -> None:
+    """As in torchvision and timm, what a family registers with imports no model: `specs` imports
+    of cnnzoo only the error vocabulary, which imports nothing of cnnzoo; the families register
+    through it and never through the registry's lookups, which import the families; nothing low
+    imports the package face for its version."""
     edges = graph()
-    assert edges["cnnzoo.registry"] <= {"cnnzoo.errors", "cnnzoo.suggest"}
+    assert edges["cnnzoo.specs"] <= {"cnnzoo.errors"}
     assert edges["cnnzoo.errors"] == edges["cnnzoo.suggest"] == edges["cnnzoo._version"] == set()
+    assert "cnnzoo.models" in edges["cnnzoo.registry"]
+    families = [n for n in edges if n.startswith("cnnzoo.models.")]
+    assert len(families) >= 14
+    for family in families:
+        assert "cnnzoo.registry" not in edges[family], family
     face = [name for name, targets in edges.items() if "cnnzoo" in targets]
     assert face == [], f"modules importing the package face: {face}"
+
+
+def test_the_package_face_imports_no_torch() -> None:
+    """`import cnnzoo` stays light, so the command line's own code runs before torch is
+    imported and can catch a Ctrl-C that comes during that import."""
+    import subprocess
+    import sys
+
+    probe = "import sys, cnnzoo, cnnzoo.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    probe = (  # the registry sees every family however cnnzoo was imported
+        "from cnnzoo.registry import list_models, create_model; "
+        "print(len(list_models()), create_model('lenet5').training)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(len(cnnzoo.list_models())), "True"]

@@ -9,12 +9,13 @@ import torch
 
 import cnnzoo
 from cnnzoo.errors import OptionError, UnknownNameError, UsageError
-from cnnzoo.registry import _REGISTRY, natural_key
+from cnnzoo.registry import natural_key
+from cnnzoo.specs import SPECS
 
 
 def test_list_models_sorts_naturally_and_filters_by_glob_or_substring() -> None:
     names = cnnzoo.list_models()
-    assert len(names) == len(set(names)) and set(names) == set(_REGISTRY)
+    assert len(names) == len(set(names)) and set(names) == set(SPECS)
     assert names == sorted(names, key=natural_key)
     cifar = cnnzoo.list_models("resnet*_cifar")
     assert (

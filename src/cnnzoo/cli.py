@@ -15,7 +15,9 @@ import dataclasses
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -100,18 +102,13 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import signal
-
-    # Until the trainer takes over the signals, SIGTERM ends the start-up as Ctrl-C does: no run
-    # has started, so nothing is saved or left behind.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Until the trainer takes over the signals (SIGTERM ends the start-up as Ctrl-C does, see
+    # `main`), no run has started, so nothing is saved or left behind.
     try:
         return _train(args)
     except KeyboardInterrupt:
         print("cnnzoo train: stopped while starting; no run was started", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -815,9 +812,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so that a command stopped by a
+    scheduler ends as cleanly as one stopped at the terminal (the trainer installs its own
+    handlers while it runs). Only the main thread may set handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
-    args = build_parser().parse_args(argv)  # a bad flag exits 2 here, before any work
+    with _sigterm_as_ctrl_c():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        parser = build_parser()  # imports torch: the first seconds of every command
+    except KeyboardInterrupt:
+        print("cnnzoo: stopped while starting; nothing was done", file=sys.stderr)
+        return 130
+    args = parser.parse_args(argv)  # a bad flag exits 2 here, before any work
     command = f"cnnzoo {args.command}"
     try:
         return args.func(args)

@@ -1,11 +1,10 @@
-"""The model registry: one frozen `ModelSpec` per registered name, the single source of truth.
+"""The model registry: look up, list and build the registered networks.
 
-A spec says which paper a network comes from, how to build it (`builder` called with the fixed
-`arch` arguments), what it should measure (parameters, MACs) and where it departs from the paper.
-
-As in torchvision and timm, the registry imports no model: the family modules register their
-specs when they are imported, and the package face (`cnnzoo/__init__.py`) imports them all. Of
-cnnzoo it imports only the two leaves that import nothing themselves (`errors`, `suggest`).
+A spec (`cnnzoo.specs.ModelSpec`) says which paper a network comes from, how to build it
+(`builder` called with the fixed `arch` arguments), what it should measure (parameters, MACs) and
+where it departs from the paper. The family modules register their specs when they are imported
+(through `cnnzoo.specs`, which imports no model); this module imports them all first, so a lookup
+sees every network however cnnzoo was imported.
 """
 
 from __future__ import annotations
@@ -15,13 +14,13 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from cnnzoo.errors import OptionError, UnknownNameError, UsageError
+from cnnzoo import models  # noqa: F401  (imports every family, which registers its specs)
+from cnnzoo.errors import OptionError, UnknownNameError
+from cnnzoo.specs import SPECS, ModelSpec, Paper, Result, register
 from cnnzoo.suggest import closest, did_you_mean
 
 __all__ = [
@@ -33,97 +32,6 @@ __all__ = [
     "list_models",
     "register",
 ]
-
-
-@dataclass(frozen=True)
-class Paper:
-    """Where an architecture was published."""
-
-    title: str
-    authors: str
-    year: int
-    arxiv: str | None = None
-    venue: str | None = None
-
-    def cite(self) -> str:
-        where = f"arXiv {self.arxiv}" if self.arxiv else (self.venue or "")
-        return f"{self.authors} {self.year}, '{self.title}'" + (f", {where}" if where else "")
-
-
-@dataclass(frozen=True)
-class Result:
-    """A published result, in percent, with the place it was published."""
-
-    metric: str  # e.g. "imagenet_top1_acc", "cifar10_test_err"
-    value: float  # percent
-    source: str
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything cnnzoo knows about one registered network.
-
-    Attributes:
-        name: registry name (lowercase paper name; a suffix marks a different geometry).
-        family: architecture family, e.g. "resnet".
-        paper: the publication that defines the network.
-        builder: callable building the module; receives `name=`, the `arch` arguments and the
-            user's overrides.
-        arch: the fixed builder arguments that make this network what it is (not overridable).
-        input_size: default input (C, H, W).
-        dataset: the data set the network was designed for.
-        num_classes: number of outputs of the default build.
-        num_params: expected trainable parameter count of the default build.
-        macs: expected multiply-accumulates of conv and linear layers for one image at
-            `input_size`.
-        results: published results with their sources.
-        deviations: every place the implementation departs from the paper, and why.
-        torchvision_name: the torchvision builder of the same network, if there is one; its
-            state dicts load through `cnnzoo.from_torchvision`.
-        aux_loss_weight: weight of auxiliary classifier losses in training (0 means none).
-        summary: one line saying what the network is.
-    """
-
-    name: str
-    family: str
-    paper: Paper
-    builder: Callable[..., nn.Module]
-    input_size: tuple[int, int, int]
-    dataset: str
-    num_classes: int
-    num_params: int
-    macs: int
-    summary: str
-    arch: Mapping[str, Any] = field(default_factory=dict)
-    results: tuple[Result, ...] = ()
-    deviations: tuple[str, ...] = ()
-    torchvision_name: str | None = None
-    aux_loss_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "arch", types.MappingProxyType(dict(self.arch)))
-
-    def overrides(self) -> dict[str, inspect.Parameter]:
-        """The keyword arguments a user may pass to `create_model` for this network."""
-        params = inspect.signature(self.builder, eval_str=True).parameters
-        return {
-            k: p
-            for k, p in params.items()
-            if k not in self.arch and k != "name" and p.kind is not inspect.Parameter.VAR_KEYWORD
-        }
-
-
-_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add a spec to the registry; a name can be registered once."""
-    if spec.name in _REGISTRY:
-        raise UsageError(f"model {spec.name!r} is already registered")
-    if spec.name != spec.name.lower():
-        raise UsageError(f"registry names are lowercase, got {spec.name!r}")
-    _REGISTRY[spec.name] = spec
-    return spec
 
 
 def natural_key(name: str) -> tuple:
@@ -138,7 +46,7 @@ def list_models(pattern: str | None = None) -> list[str]:
         pattern: a glob such as ``"resnet*"`` (when it holds ``*``, ``?`` or ``[``), else a
             substring such as ``"vgg"``; case is ignored.
     """
-    names = sorted(_REGISTRY, key=natural_key)
+    names = sorted(SPECS, key=natural_key)
     if pattern is None:
         return names
     query = pattern.lower()
@@ -160,9 +68,9 @@ def get_spec(name: str) -> ModelSpec:
             closest names.
     """
     try:
-        return _REGISTRY[name]
+        return SPECS[name]
     except (KeyError, TypeError):
-        hint = did_you_mean(str(name), _REGISTRY)
+        hint = did_you_mean(str(name), SPECS)
         raise UnknownNameError(
             f"unknown model {name!r}.{' ' + hint if hint else ''} "
             "Run `cnnzoo list` to see all models."

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils import checkpoint
 
 from cnnzoo.layers import Concat, check_input
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Densely Connected Convolutional Networks",

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from cnnzoo.errors import UsageError
 from cnnzoo.layers import ConvNormAct, check_input
 from cnnzoo.layers.drop_path import join_keep_mask, sample_global_column
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="FractalNet: Ultra-Deep Neural Networks without Residuals",

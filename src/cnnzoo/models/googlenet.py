@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.layers import ConvNormAct, Inception, InceptionChannels, LocalResponseNorm, check_input
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Going Deeper with Convolutions",

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.layers import Concat, check_input
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Gradient-Based Learning Applied to Document Recognition",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from cnnzoo.layers import ConvNormAct, check_input
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(title="Network In Network", authors="Lin, Chen, Yan", year=2013, arxiv="1312.4400")
 

@@ -27,7 +27,7 @@ from cnnzoo.models.resnet import (
     cifar_stages,
     imagenet_resnet,
 )
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Identity Mappings in Deep Residual Networks",

@@ -28,7 +28,7 @@ from cnnzoo.layers import ResidualBlock, check_input, linear_decay
 from cnnzoo.layers.drop_path import DropPathMode
 from cnnzoo.layers.residual import StrideOn
 from cnnzoo.layers.shortcut import ShortcutKind
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Deep Residual Learning for Image Recognition",

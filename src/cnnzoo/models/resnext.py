@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from cnnzoo.layers.drop_path import DropPathMode
 from cnnzoo.models.resnet import IMAGENET_BLOCKS, ResNet, cifar_stages, imagenet_resnet
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Aggregated Residual Transformations for Deep Neural Networks",

@@ -26,7 +26,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from cnnzoo.layers import Add, Concat, check_input
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size",

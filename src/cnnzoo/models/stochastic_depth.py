@@ -15,7 +15,7 @@ specs here fix the rate at the paper's 0.5 so their names mean the paper's netwo
 from __future__ import annotations
 
 from cnnzoo.models.resnet import cifar_resnet
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Deep Networks with Stochastic Depth",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from cnnzoo.layers import check_input
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Very Deep Convolutional Networks for Large-Scale Image Recognition",

@@ -14,7 +14,7 @@ CONV1 pad 1 (floor((224 + 2 - 7) / 2) + 1 = 110), POOL1 and POOL2 pad 1
 from __future__ import annotations
 
 from cnnzoo.models.alexnet import AlexNet, ConvLayer
-from cnnzoo.registry import ModelSpec, Paper, Result, register
+from cnnzoo.specs import ModelSpec, Paper, Result, register
 
 PAPER = Paper(
     title="Visualizing and Understanding Convolutional Networks",

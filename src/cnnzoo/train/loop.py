@@ -299,7 +299,10 @@ def _fit(
         raise
     finally:
         run.lock.release()
-        torch.use_deterministic_algorithms(previous_deterministic)
+        # Only when changed: the call imports torch._inductor (about a second), and after a stop
+        # that came in the middle of an import that import can fail and hide the stop.
+        if torch.are_deterministic_algorithms_enabled() != previous_deterministic:
+            torch.use_deterministic_algorithms(previous_deterministic)
         distributed.teardown(ctx, clean=clean)
 
 
