@@ -246,6 +246,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             force=args.force,
             from_run=args.from_run,
+            reuse=args.reuse,
             **{k: v for k, v in given if v is not None},
         )
     except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the arm's run is resumable
@@ -630,6 +631,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="from_run",
         metavar="RUN_DIR",
         help="construction: build plain-56 from this finished plain20_cifar run",
+    )
+    p.add_argument(
+        "--reuse",
+        metavar="DIR",
+        type=cliargs.existing_dir,
+        help="take an arm's seed from a finished run in DIR trained with the same config "
+        "(construction reuses degradation's runs: --reuse runs/experiment-degradation)",
     )
     p.add_argument(
         "--publish",

@@ -301,3 +301,31 @@ def test_a_stopped_experiment_exits_130_with_the_resume_advice(
     assert main(["experiment", "degradation", "--epochs", "1"]) == 130
     err = capsys.readouterr().err
     assert "resume with: X" in err and "bug" not in err
+
+
+def test_reuse_takes_finished_runs_of_the_same_config_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Construction takes degradation's runs this way: an arm and seed whose config equals a
+    finished run's (its folder aside) is not trained again; any other difference trains."""
+    first = run_experiment(TINY, data="synthetic:32", out=tmp_path / "a", seeds=1, epochs=1)
+    capsys.readouterr()
+    again = run_experiment(
+        TINY, data="synthetic:32", out=tmp_path / "b", seeds=1, epochs=1, reuse=tmp_path / "a"
+    )
+    assert "taken from" in capsys.readouterr().out
+    assert [r["run_dir"] for r in again["runs"]] == [r["run_dir"] for r in first["runs"]]
+    assert sorted(again["reused_runs"]) == sorted(r["run_dir"] for r in first["runs"])
+    assert not (tmp_path / "b" / "modern").exists()
+    for metric in ("final_train_error", "test_error", "best_val_error"):
+        assert [a[metric]["values"] for a in again["arms"]] == [
+            a[metric]["values"] for a in first["arms"]
+        ]
+    assert all(r["gradient_scale"] > 0 for r in again["runs"])
+    assert "--reuse" in again["command"]
+    other = run_experiment(
+        TINY, data="synthetic:32", out=tmp_path / "c", seeds=1, epochs=1, lr=0.005,
+        reuse=tmp_path / "a",
+    )  # fmt: skip
+    assert other["reused_runs"] == []
+    assert all(r["run_dir"].startswith(str(tmp_path / "c")) for r in other["runs"])

@@ -41,7 +41,7 @@ from cnnzoo.suggest import did_you_mean
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.plots import new_figure
 from cnnzoo.train.recipes import RESNET_CIFAR_WARMUP, get_recipe, resolve_config
-from cnnzoo.train.rundir import environment, prepare_run_dir
+from cnnzoo.train.rundir import RunDir, environment, prepare_run_dir
 
 METRICS = ("final_train_error", "test_error", "best_val_error")
 METRIC_NAMES = {
@@ -370,6 +370,7 @@ def run_experiment(
     force: bool = False,
     command: str | None = None,
     from_run: str | Path | None = None,
+    reuse: str | Path | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train every arm with seeds `seed`, `seed + 1`, ... (`seeds` of them); write the figure
@@ -382,6 +383,9 @@ def run_experiment(
         command: the command line to record (default: the equivalent `cnnzoo experiment`).
         from_run: (construction) a finished plain20_cifar run to build plain-56 from, instead
             of training plain-20 with every seed; the other arms still run every seed.
+        reuse: a folder of finished runs (another experiment's output): an arm and seed whose
+            resolved config equals one of them (its output folder aside) takes that run instead
+            of training again. Construction trains what degradation trains, the same way.
         overrides: recipe fields for every arm (e.g. ``batch_size``, ``lr``).
 
     Returns:
@@ -408,15 +412,25 @@ def run_experiment(
         experiment, data=data, out=out, epochs=epochs, seeds=seed_list, **overrides
     )
     given = []
+    to_train = configs
     if from_run is not None:
-        given = [finished_run("plain-20", from_run, "plain20_cifar", experiment)]
-        configs = [(arm, c) for arm, c in configs if arm.model != "plain20_cifar"]
+        if not experiment.construct:
+            raise UsageError(f"--from applies to the construction experiment, not {name}")
+        given = [finished_run("plain-20", from_run, "plain20_cifar")]
+        to_train = [(arm, c) for arm, c in to_train if arm.model != "plain20_cifar"]
+    if reuse is not None:
+        found = {id(c): run for _, c in to_train if (run := same_finished_run(c, reuse))}
+        for arm, c in to_train:
+            if id(c) in found:
+                print(f"{arm.label}, seed {c.seed}: taken from {found[id(c)]} (same config)")
+                given.append(finished_run(arm.label, found[id(c)], arm.model, measure=c))
+        to_train = [(arm, c) for arm, c in to_train if id(c) not in found]
     for line in _setup_lines(configs[0][1]):
         print(line)
     if jobs == 1:
-        results = [_train_arm(arm, config) for arm, config in configs]
+        results = [_train_arm(arm, config) for arm, config in to_train]
     else:
-        results = _train_in_parallel(configs, jobs, out / "logs")
+        results = _train_in_parallel(to_train, jobs, out / "logs")
     results = given + results
     if experiment.construct:
         results += [constructed_result(r) for r in results if r.model == "plain20_cifar"]
@@ -430,8 +444,11 @@ def run_experiment(
         jobs=jobs,
         curves=curves,
         command=command
-        or _command(name, data, epochs, seeds, seed, jobs, {**overrides, "from": from_run}),
+        or _command(
+            name, data, epochs, seeds, seed, jobs, {**overrides, "from": from_run, "reuse": reuse}
+        ),
     )
+    record["reused_runs"] = [r.run_dir for r in given]
     # Whether it ran alone: the one-minute load average before, and at the end (which
     # includes the experiment's own `jobs` busy threads).
     record["machine"]["load_average"] = {"start": load_at_start, "end": os.getloadavg()[0]}
@@ -503,14 +520,15 @@ def _train_in_parallel(
     return results
 
 
-def finished_run(label: str, run_dir: str | Path, model: str, experiment: Experiment) -> ArmResult:
-    """A finished run (`--from RUN_DIR`) as one seed of the arm `label`.
+def finished_run(
+    label: str, run_dir: str | Path, model: str, measure: TrainConfig | None = None
+) -> ArmResult:
+    """A finished run (`--from RUN_DIR`, `--reuse DIR`) as one seed of the arm `label`; with
+    `measure` (the run's config) the first conv's gradient scale is measured as for a trained arm.
 
     Raises:
         UsageError: the run is not of `model`, or it did not finish.
     """
-    if not experiment.construct:
-        raise UsageError(f"--from applies to the construction experiment, not {experiment.name}")
     run_dir = Path(run_dir)
     try:
         config = json.loads((run_dir / "config.json").read_text())["config"]
@@ -530,8 +548,24 @@ def finished_run(label: str, run_dir: str | Path, model: str, experiment: Experi
         test_error=None if accuracy is None else 1 - accuracy,
         best_val_error=finished["best_val_error"],
         seconds=finished["seconds"],
-        gradient_scale=None,
+        gradient_scale=None if measure is None else first_conv_gradient_scale(measure),
     )
+
+
+def same_finished_run(config: TrainConfig, folder: str | Path) -> Path | None:
+    """A finished run under `folder` whose config equals `config`, its output folder aside."""
+    wanted = {**asdict(config), "out": None}
+    for saved in sorted(Path(folder).rglob("config.json")):
+        run = RunDir(saved.parent)
+        if not run.has_results():
+            continue
+        try:
+            theirs = run.read_config()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a run of this cnnzoo's config format: not the same config
+        if {**asdict(theirs), "out": None} == wanted:
+            return run.path
+    return None
 
 
 def clean_train_error(run_dir: str | Path) -> float:
