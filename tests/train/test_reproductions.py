@@ -150,3 +150,16 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     docs, readme = write_fake(tmp_path)
     assert main(["experiment", "report", "--publish-dir", str(docs), "--readme", str(readme)]) == 0
     assert "reproductions.md" in capsys.readouterr().out
+
+
+def test_the_page_says_which_runs_were_reused(tmp_path: Path) -> None:
+    docs, readme = write_fake(tmp_path, reused_runs=["runs/x/plain-20/0", "runs/x/plain-20/1"])
+    write_reproductions(docs, readme=readme)
+    page = (tmp_path / "docs" / "reproductions.md").read_text()
+    assert (
+        "2 of its 8 runs were taken from finished runs with the same config in `runs/x` "
+        "(`--reuse`), not trained again" in page
+    )
+    docs, readme = write_fake(tmp_path / "none")
+    write_reproductions(docs, readme=readme)
+    assert "--reuse" not in (tmp_path / "none" / "docs" / "reproductions.md").read_text()

@@ -180,9 +180,21 @@ def render_page(records: Sequence[Mapping[str, Any]], figures: str) -> str:
             f"**Provenance.** `{r['command']}`; wall time {_duration(r['wall_seconds'])} with "
             f"{r['jobs']} parallel run(s); {r['machine']['cpu']} ({r['machine']['cores']} "
             f"cores){_load(r['machine'])}; torch {r['torch']}, cnnzoo {r['cnnzoo']}; commit "
-            f"{r['git_commit']}; {r['date']}.",
+            f"{r['git_commit']}; {r['date']}.{_reused(r)}",
         ]
     return "\n".join(out)
+
+
+def _reused(record: Mapping[str, Any]) -> str:
+    reused = record.get("reused_runs") or []
+    if not reused:
+        return ""
+    folders = sorted({str(Path(run).parent.parent) for run in reused})
+    return (
+        f" {len(reused)} of its {len(record['runs'])} runs were taken from finished runs with "
+        f"the same config in {', '.join(f'`{f}`' for f in folders)} (`--reuse`), not trained "
+        "again; the wall time leaves their training out, each arm's time includes it."
+    )
 
 
 def _load(machine: Mapping[str, Any]) -> str:
