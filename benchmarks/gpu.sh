@@ -24,7 +24,7 @@ PY
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv || true
 timeout 200 "$PY" benchmarks/inference.py --device cuda --repeat 20 --warmup 5 --gemm-size 8192 \
     --peers torchvision,channels-last --no-compile --no-markdown \
-    --out "$OUT/inference.csv" | tee "$OUT/inference.txt"
+    --out "$OUT/inference-gpu.csv" | tee "$OUT/inference.txt"
 timeout 90 "$PY" benchmarks/layer_profile.py --device cuda --repeat 20 --warmup 5 --gemm-size 8192 \
     --models resnet50:16,vgg16:16,wrn28_10_cifar:64,resnet110_cifar:64 --no-markdown \
     --out "$OUT/profile" | tee "$OUT/profile.txt"

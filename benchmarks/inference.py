@@ -19,11 +19,12 @@ median time) is also given as a fraction of the GEMM rate of its precision. The 
 is recorded before and after each model; a model measured above the limit
 (`cnnzoo.bench.machine.LOAD_LIMIT`) is marked and does not count for the targets.
 
-One command measures everything, writes the CSV (replacing it) and rewrites the tables between
-the markers in BENCHMARKS.md:
+One command measures everything, writes this machine's CSV (benchmarks/results/inference-CPU.csv,
+replacing it; another machine's CSV is kept) and rewrites the tables between the markers in
+BENCHMARKS.md, one section per machine:
 
     .venv/bin/python benchmarks/inference.py
-    .venv/bin/python benchmarks/inference.py --tables-only      # tables from the existing CSV
+    .venv/bin/python benchmarks/inference.py --tables-only      # tables from the existing CSVs
     .venv/bin/python benchmarks/inference.py --models resnet50_tv --batch 16 --repeat 5
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import tempfile
 from collections import defaultdict
@@ -40,7 +42,7 @@ import torch
 
 from cnnzoo import create_model, get_spec
 from cnnzoo.bench import bf16_support
-from cnnzoo.bench.machine import LOAD_LIMIT, Load, load_average, machine_record
+from cnnzoo.bench.machine import LOAD_LIMIT, OTHERS_LIMIT, LoadWatch, machine_record
 from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.bench.peak import measure_ceilings
 from cnnzoo.bench.runner import (
@@ -55,7 +57,7 @@ from cnnzoo.bench.runner import (
 
 MODELS = ("resnet50_tv", "vgg16", "densenet121", "googlenet_tv", "squeezenet1_1")
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "inference.csv"
+RESULTS = ROOT / "benchmarks" / "results"  # one inference-CPU.csv per machine
 MARKDOWN = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- inference-tables:begin -->", "<!-- inference-tables:end -->"
 PEERS = ("torchvision", "channels-last", "compile", "onnxruntime")
@@ -103,21 +105,45 @@ def run(args) -> None:
     with tempfile.TemporaryDirectory(prefix="cnnzoo-inference-") as folder:
         for name in args.models.split(","):
             size = size_override or tuple(get_spec(name).input_size)
-            before = load_average()
+            watch = LoadWatch()
             onnx_path = export_onnx(name, size, Path(folder)) if "onnxruntime" in peers else None
             timings = []
             for batch in (int(b) for b in args.batch.split(",")):
                 cases = cases_for(name, batch, size, device, peers, args.compile, onnx_path, bf16)
                 timings += measure(cases, repeat=args.repeat, warmup=args.warmup)
-            load = Load(before, load_average(), torch.get_num_threads())
+            load = watch.stop()
             result = BenchRun(name, tuple(timings), ceilings, load)
             append_csv(result, out)
             print("\n".join(result.lines()), flush=True)
     print(f"rows in {out}")
 
 
-def _float(value: str) -> float | None:
-    return float(value) if value not in ("", "None") else None
+def _float(value: str | None) -> float | None:
+    return float(value) if value not in ("", "None", None) else None
+
+
+def machine_csv(folder: Path = RESULTS) -> Path:
+    """This machine's results file: inference-CPU.csv, CPU as lscpu names the model."""
+    cpu = str(machine_record()["cpu"]).lower().replace("(r)", "").replace("(tm)", "")
+    return folder / f"inference-{'-'.join(re.findall(r'[a-z0-9]+', cpu))}.csv"
+
+
+def all_tables(folder: Path = RESULTS) -> str:
+    """Every machine's section, in the order they were measured."""
+    paths = sorted(folder.glob("inference-*.csv"), key=lambda p: _first_date(p))
+    if not paths:
+        raise SystemExit(f"no inference-*.csv in {folder}")
+    sections = []
+    for path in paths:
+        with path.open(newline="") as f:
+            cpu = next(csv.DictReader(f))["cpu"]
+        sections.append(f"#### {cpu} (`{path.name}`)\n\n{tables(path)}")
+    return "\n\n".join(sections)
+
+
+def _first_date(path: Path) -> str:
+    with path.open(newline="") as f:
+        return next(csv.DictReader(f), {}).get("date", "")
 
 
 def tables(csv_path: Path) -> str:
@@ -128,7 +154,15 @@ def tables(csv_path: Path) -> str:
         raise SystemExit(f"{csv_path} has no rows")
     first = rows[0]
     loads = [(_float(r["load_before"]), _float(r["load_after"])) for r in rows]
+    others = [_float(r.get("other_cpu_cores")) for r in rows]
     counted = all(r["load_counts"] == "True" for r in rows)
+    rule = (
+        f"other processes' CPU during each model (at most {OTHERS_LIMIT} cores counts): "
+        + ", ".join(f"{o:.2f}" for o in dict.fromkeys(others))
+        + " cores"
+        if None not in others
+        else f"no measure of other processes' CPU: the load-average rule ({LOAD_LIMIT} before)"
+    )
     lines = [
         f"Machine: {first['cpu']} ({first['cpu_count']} CPUs, flags: "
         f"{first['cpu_flags'] or 'none'}), "
@@ -141,11 +175,12 @@ def tables(csv_path: Path) -> str:
         "",
         "Load average (1 min) before/after each model: "
         + ", ".join(f"{b:.2f}/{a:.2f}" for b, a in dict.fromkeys(loads) if b is not None)
+        + f"; {rule}"
         + (
             " - **the run counts** for the targets."
             if counted
-            else f" - **at least one model was measured above the load limit ({LOAD_LIMIT}); "
-            "its rows do not count for the targets.**"
+            else " - **at least one model was measured on a busy machine; its rows do not count "
+            "for the targets.**"
         ),
         "",
         "| model | batch | case | what it is | median ms (min-max) | images/s | GFLOP/s | "
@@ -243,7 +278,7 @@ def main(argv=None) -> None:
     parser.add_argument("--input", help="CxHxW for every model (default: each spec's; smoke runs)")
     parser.add_argument("--gemm-size", type=int, default=2048)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=str(machine_csv()), help="default: this machine's CSV")
     parser.add_argument("--append", action="store_true", help="keep the CSV's earlier rows")
     parser.add_argument("--markdown", default=str(MARKDOWN), help="file whose tables to rewrite")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
@@ -251,7 +286,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.tables_only:
         run(args)
-    text = tables(Path(args.out))
+    text = all_tables(Path(args.out).parent)
     print(text)
     if not args.no_markdown:
         rewrite_between(args.markdown, BEGIN, END, text)

@@ -26,7 +26,7 @@ def test_inference_script_writes_csv_and_rewrites_the_tables(tmp_path, capsys):
     inference = _script("inference")
     page = tmp_path / "B.md"
     page.write_text(f"# B\n\nbefore\n{inference.BEGIN}\nold table\n{inference.END}\nafter\n")
-    out = tmp_path / "inference.csv"
+    out = tmp_path / "inference-this-cpu.csv"
     inference.main(
         [
             "--models",
@@ -55,7 +55,10 @@ def test_inference_script_writes_csv_and_rewrites_the_tables(tmp_path, capsys):
     assert labels[:3] == ["torchvision", "torchvision channels-last", "cnnzoo eager"]
     assert "cnnzoo fp32" in labels
     assert all(r["load_before"] and r["gemm_fp32_gflops"] for r in rows)
+    assert all(float(r["other_cpu_cores"]) >= 0 for r in rows)
     text = page.read_text()
+    assert "(`" in text and "inference-this-cpu.csv`)" in text  # the machine's section
+    assert "other processes' CPU during each model" in text
     assert "old table" not in text and text.startswith("# B\n\nbefore\n") and "after" in text
     assert "| squeezenet1_1 | 1 | torchvision | fp32, contiguous, BN folded 0, eager" in text
     assert "cnnzoo's best fp32 path" in text

@@ -131,6 +131,36 @@ def test_load_marks_a_busy_run():
     assert not Load(0.4, 3.6, threads=2).counts  # more than its own threads after
     assert not Load(None, None, threads=2).counts
     assert "DOES NOT COUNT" in Load(1.6, 2.0, threads=2).describe()
+    # measured, other processes' CPU decides, not the load average (which includes the run's
+    # own earlier work)
+    assert Load(2.4, 2.9, threads=2, others=0.1).counts
+    assert not Load(0.1, 0.2, threads=2, others=0.9).counts
+    assert "other processes kept 0.90 cores busy" in Load(0.1, 0.2, 2, others=0.9).describe()
+
+
+def test_load_watch_sees_another_process_busy_and_not_its_own_work():
+    """A child of this process spinning one core is the run's own work; a process that is not
+    its descendant, spinning one core, is another's (started through a detached shell)."""
+    import subprocess
+    import sys
+    import time
+
+    from cnnzoo.bench.machine import LoadWatch
+
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    watch = LoadWatch()
+    subprocess.run([sys.executable, "-c", spin], check=True)
+    own = watch.stop()
+    # a grandchild whose parent exits at once is re-parented to init: no longer ours
+    subprocess.run(
+        ["sh", "-c", f"{sys.executable} -c '{spin}' >/dev/null 2>&1 &"], check=True
+    )
+    time.sleep(0.1)
+    watch = LoadWatch()
+    time.sleep(1.2)
+    other = watch.stop()
+    assert own.others is not None and other.others is not None
+    assert other.others > own.others + 0.5, (own, other)
 
 
 def test_onnxruntime_peer_runs_cnnzoos_export():

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnzoo.bench.machine import Load, load_average, machine_record
+from cnnzoo.bench.machine import Load, LoadWatch, machine_record
 from cnnzoo.bench.optimize import Float32, prepare
 from cnnzoo.bench.peak import Ceilings, measure_ceilings
 from cnnzoo.bench.timing import sync, time_calls
@@ -271,6 +271,7 @@ class Profile:
             "copy_gb_per_s": round(self.ceilings.bandwidth / 1e9, 2),
             "load_before": self.load.before,
             "load_after": self.load.after,
+            "other_cpu_cores": None if self.load.others is None else round(self.load.others, 3),
             "load_counts": self.load.counts,
         }
         rows = [{**r, **extra} for r in self.rows()]
@@ -390,7 +391,7 @@ def profile(
     if report.failure is not None:
         raise UsageError(f"{name} does not run at input {size}: {report.failure.message}")
 
-    load_before = load_average()
+    watch = LoadWatch()
     net = prepare(module, precision, False, False, device, fold=False)
     x = torch.randn(batch_size, *size, generator=torch.Generator().manual_seed(0)).to(device)
 
@@ -412,7 +413,7 @@ def profile(
         timer.remove()
     if ceilings is None:
         ceilings = measure_ceilings(device, bf16=precision == "bf16")
-    load = Load(load_before, load_average(), torch.get_num_threads())
+    load = watch.stop()
 
     modules = dict(module.named_modules())
     element = _ELEMENT_BYTES[precision]

@@ -41,7 +41,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.bench.machine import Load, load_average, machine_record
+from cnnzoo.bench.machine import Load, LoadWatch, machine_record
 from cnnzoo.bench.optimize import bf16_support, optimize_for_inference, prepare
 from cnnzoo.bench.peak import Ceilings, measure_ceilings
 from cnnzoo.bench.timing import sync
@@ -488,6 +488,7 @@ class BenchRun:
                     "copy_gb_per_s": _giga(ceilings and ceilings.bandwidth),
                     "load_before": _round(self.load.before),
                     "load_after": _round(self.load.after),
+                    "other_cpu_cores": _round(self.load.others),
                     "load_counts": self.load.counts,
                 }
             )
@@ -629,7 +630,7 @@ def bench(
     elif torchvision_twin(name):
         twin = torchvision_twin(name)
         notes.append(f"torchvision's {name} is cnnzoo's {twin} ({get_spec(twin).summary})")
-    load_before = load_average()
+    watch = LoadWatch()
     onnx_dir = (
         tempfile.TemporaryDirectory(prefix="cnnzoo-bench-") if "onnxruntime" in peers else None
     )
@@ -668,7 +669,7 @@ def bench(
     finally:
         if onnx_dir is not None:
             onnx_dir.cleanup()
-    load = Load(load_before, load_average(), torch.get_num_threads())
+    load = watch.stop()
     return BenchRun(name, tuple(timings), measured, load, tuple(dict.fromkeys(notes)))
 
 
