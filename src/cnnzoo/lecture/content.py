@@ -341,11 +341,32 @@ print(f"largest logit difference on 16 images within 1e-5: {difference <= 1e-5}"
 '''
         ),
         Text(
-            "So a 56-layer network exactly as good as plain-20 exists. Whether SGD finds one from "
-            "scratch is the experiment `cnnzoo experiment construction` (and `degradation`, the "
-            "paper's Fig. 6) measures, over three seeds; its results are not published yet, so "
-            "no training figures are quoted here."
+            "So a 56-layer network exactly as good as plain-20 exists. Does SGD find one from "
+            "scratch? `cnnzoo experiment degradation` (the paper's Fig. 6) trains plain-20, "
+            "plain-56, ResNet-20 and ResNet-56 on the embedded digits with three seeds each, and "
+            "`cnnzoo experiment construction` builds plain-56 from each trained plain-20. That "
+            "takes about 40 minutes on two cores, so this cell reads their published records "
+            "(`docs/reproductions/`, the same files [reproductions.md](reproductions.md) is "
+            "generated from) instead of training again:"
         ),
+        Python(
+            '''
+from cnnzoo.train.experiments import results_table
+from cnnzoo.train.reproductions import load_record
+
+for name in ("degradation", "construction"):
+    record = load_record(f"reproductions/{name}.json")
+    setup = record["setup"]
+    print(f"{name}: {setup['epochs']} epochs, batch {setup['batch_size']}, lr {setup['lr']:g}, "
+          f"seeds {setup['seeds']}; errors as mean ± std [min, max]")
+    print(results_table(record))
+    for claim in record["claims"]:
+        print(f"- {claim['outcome']}: {claim['text']}")
+    print()
+'''
+        ),
+        Text("![Training error per epoch, mean and min-max band over three seeds]"
+             "(reproductions/degradation.png)"),
         Text(
             "**A residual block** learns F(x) and outputs F(x) + x: to be the identity it only "
             "has to drive F to zero. Two 3x3 convolutions, batch norm after each, the add, then "
@@ -408,6 +429,31 @@ COMPARISON = Section(
             "(lecture_files/accuracy_vs_macs.png)\n\n"
             "![Top-5 accuracy against MACs, GoogLeNet included]"
             "(lecture_files/accuracy_top5_vs_macs.png)"
+        ),
+        Text(
+            "**How fast are they?** Measured, not estimated: `benchmarks/inference.py` times "
+            "each network against torchvision, `torch.compile` and onnxruntime in one run on an "
+            "otherwise idle machine and commits the results (BENCHMARKS.md has every case). "
+            "This cell reads them, one block per machine it ran on:"
+        ),
+        Python(
+            '''
+import csv
+from pathlib import Path
+
+for path in sorted(Path("../benchmarks/results").glob("inference-*.csv")):
+    rows = [r for r in csv.DictReader(path.open()) if r["batch_size"] == "16"]
+    first = rows[0]
+    print(f"{first['cpu']} ({first['cpu_flags']}), {first['date'][:10]}: batch 16, images/s")
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        speed = lambda r: float(r["images_per_s"])  # noqa: E731
+        fp32 = max((r for r in mine if r["precision"] == "fp32"), key=speed)
+        eager = next(r for r in mine if r["label"] in ("torchvision", "cnnzoo eager"))
+        busy = "" if mine[0]["load_counts"] == "True" else "  (busy machine: does not count)"
+        print(f"  {model:<14} eager fp32 {float(eager['images_per_s']):6.1f}, fastest fp32 "
+              f"{float(fp32['images_per_s']):6.1f} ({fp32['label']}){busy}")
+'''
         ),
         Text(
             "Read against the lecture's reading of the chart: VGG-16 has the most operations and "
@@ -475,8 +521,27 @@ for name in ("resnet110_cifar", "wrn28_10_cifar"):
 '''
         ),
         Text(
-            "The measured side of the claim (achieved FLOP/s per layer) is what `cnnzoo profile` "
-            "reports, on the machine that runs it; see BENCHMARKS.md."
+            "The measured side of the claim: `cnnzoo profile` times every layer (and the whole "
+            "network) and divides the analyzer's FLOPs by the time. `benchmarks/layer_profile.py` "
+            "ran it on both networks at batch 64 on an idle machine and committed the results; "
+            "this cell reads them:"
+        ),
+        Python(
+            '''
+import csv
+import statistics
+from pathlib import Path
+
+for name in ("resnet110_cifar", "wrn28_10_cifar"):
+    rows = list(csv.DictReader(Path(f"../benchmarks/results/profile/{name}_profile.csv").open()))
+    whole_s = float(rows[0]["whole_median_ms"]) / 1e3
+    rate = sum(int(r["flops"]) for r in rows) / whole_s / 1e9
+    convs = [float(r["gflops_per_s"]) for r in rows if r["type"] == "Conv2d"]
+    print(f"{name:<16} batch {rows[0]['batch_size']}: {rate:6.1f} GFLOP/s over the whole "
+          f"network, {statistics.median(convs):6.1f} per conv (median), "
+          f"{float(rows[0]['gemm_gflops']):.0f} the GEMM ceiling")
+print(f"measured on {rows[0]['cpu']}, {rows[0]['threads']} threads, torch {rows[0]['torch']}")
+'''
         ),
     ),
 )
