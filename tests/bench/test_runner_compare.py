@@ -322,3 +322,15 @@ def test_peak_says_how_it_was_derived():
     assert fp32.flops_per_s > 0 and "GHz" in fp32.derivation
     bf16 = peak_flops(torch.bfloat16, "cpu")
     assert bf16 is None or bf16.flops_per_s >= fp32.flops_per_s
+
+
+def test_the_compute_roof_is_the_faster_of_two_gemms():
+    """A matmul (BLAS) and the same product as a 1x1 convolution (oneDNN) are both timed; the
+    roof is the faster, and the other's rate is kept in the description."""
+    from cnnzoo.bench.peak import measure_ceilings
+
+    ceilings = measure_ceilings(gemm_size=128, copy_bytes=2**20, repeat=2, warmup=1, bf16=False)
+    kernel = ceilings.kernels["fp32"]
+    assert kernel.startswith(("128x128 matmul", "1x1 conv 64->64"))
+    assert ("1x1 conv" in kernel) and ("matmul" in kernel)  # the loser's rate is named too
+    assert ceilings.gemm["fp32"] > 0 and "the faster of a 128x128 matmul" in ceilings.derivation
