@@ -11,7 +11,7 @@ from typing import Any, Literal
 from cnnzoo.errors import UsageError
 
 Schedule = Literal["multistep", "every", "plateau", "cosine", "constant"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "bf16", "fp16", "auto"]  # auto: measured, see train.precision
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class TrainConfig:
     recipe_warmup_steps: int | None = None  # the recipe's warm-up step budget, at its batch
     warmup_rule: str = ""  # "warm-up at most 1600 steps = 400 x 128/32 ..."; empty: not scaled
     augment_applied: str = ""  # the training augmentation as applied to this model and data
+    precision_rule: str = ""  # what --precision auto measured and chose; empty: given
 
     def __post_init__(self) -> None:
         # A fixed choice (precision, optimizer, ...) set from Python is checked here, as the
@@ -100,7 +101,14 @@ class TrainConfig:
 
 
 # Fields that `resolve_config` fills in; they are records, not options.
-DERIVED_FIELDS = ("recipe_lr", "lr_rule", "recipe_warmup_steps", "warmup_rule", "augment_applied")
+DERIVED_FIELDS = (
+    "recipe_lr",
+    "lr_rule",
+    "recipe_warmup_steps",
+    "warmup_rule",
+    "augment_applied",
+    "precision_rule",
+)
 
 
 def _check_positive(config: TrainConfig) -> None:

@@ -30,6 +30,7 @@ from cnnzoo.train import distributed
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.evaluate import load_trained, load_weights
 from cnnzoo.train.plots import new_figure, plot_training_curves
+from cnnzoo.train.precision import resolve_auto_precision
 from cnnzoo.train.progress import EpochProgress
 from cnnzoo.train.rundir import RunDir, default_run_dir, environment
 from cnnzoo.train.schedule import LearningRate
@@ -358,6 +359,9 @@ def _run(
     # ---- model ---------------------------------------------------------------------------------
     model = create_model(config.model, num_classes=splits.num_classes, **dict(config.model_options))
     model.to(ctx.device)
+    config = resolve_auto_precision(
+        config, model, lambda m: _optimizer(config, m), spec.input_size, splits.num_classes, ctx
+    )
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     log(banner(config, spec, model, splits, ctx, steps_per_epoch, run))
@@ -738,7 +742,8 @@ def banner(
         f"  data      {sizes} images, {splits.num_classes} classes ({splits.source})",
         f"  device    {device}, {torch.get_num_threads()} threads, {config.precision}"
         + (", channels-last" if config.channels_last else "")
-        + (", compiled" if config.compile else ""),
+        + (", compiled" if config.compile else "")
+        + (f"\n            {config.precision_rule}" if config.precision_rule else ""),
         f"  run       {run}",
     ]
     return "\n".join(lines)
