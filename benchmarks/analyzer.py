@@ -2,7 +2,11 @@
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python benchmarks/analyzer.py [--repeat 7] [--models resnet50 ...]
-                                             [--out benchmarks/results/analyzer.csv]
+                                             [--out benchmarks/results/analyzer-CPU.csv]
+    .venv/bin/python benchmarks/analyzer.py --tables-only     # BENCHMARKS.md from the CSVs
+
+Each machine keeps its own CSV (analyzer-CPU.csv); the tables between the markers in
+BENCHMARKS.md are generated from all of them, one section per machine, with the targets' verdicts.
 
 Each tool gets the same CPU model (built once, float32, contiguous memory format, eval mode) at
 batch 1 and 3x224x224, and does what its users call it for: cnnzoo.summary (per-layer records
@@ -45,7 +49,14 @@ from pathlib import Path
 import torch
 
 import cnnzoo
+from cnnzoo.bench.machine import machine_csv
+from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.fileio import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MARKDOWN = RESULTS.parent.parent / "BENCHMARKS.md"
+BEGIN, END = "<!-- analyzer-tables:begin -->", "<!-- analyzer-tables:end -->"
+TARGET = 10  # times faster than torchinfo at batch 1, 224x224 (issue 12)
 
 MODELS = ("resnet50", "resnet152", "densenet121", "mobilenet_v2")
 SMALL = ((3, 224, 224), 1)
@@ -192,6 +203,7 @@ def measure(names: list[str], repeat: int, peers: bool) -> list[dict[str, str]]:
                 "batch_size": str(batch), "dtype": "float32", "memory_format": "contiguous",
                 "median_s": f"{median:.5f}", "min_s": f"{low:.5f}", "max_s": f"{high:.5f}",
                 "repeat": str(len(times)), "load_before": before, "load_after": after,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "torch": torch.__version__, "python": platform.python_version(), **host,
             })  # fmt: skip
             print(f"{name:12s} {tool:13s} {size[1]}x{size[2]} x{batch:<3d} {median * 1e3:8.2f} ms "
@@ -204,24 +216,99 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="torchinfo calls per model")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--out", default="benchmarks/results/analyzer.csv")
+    parser.add_argument("--out", default=str(machine_csv(RESULTS, "analyzer")))
+    parser.add_argument("--markdown", default=str(MARKDOWN), help="file whose tables to rewrite")
+    parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
+    parser.add_argument("--tables-only", action="store_true", help="no measuring: tables from CSV")
     parser.add_argument("--no-peers", action="store_true", help="time cnnzoo alone (smoke runs)")
     parser.add_argument("--memory", action="store_true", help="training-memory estimate check")
     args = parser.parse_args(argv)
     if args.memory:
         print(memory_table())
         return
-    print(f"load before: {load()}", flush=True)
-    rows = measure(args.models, args.repeat, peers=not args.no_peers)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, text.getvalue())
-    print(f"\nwrote {out}\n")
-    print(markdown(rows, args.models))
+    if not args.tables_only:
+        print(f"load before: {load()}", flush=True)
+        rows = measure(args.models, args.repeat, peers=not args.no_peers)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, text.getvalue())
+        print(f"\nwrote {out}\n")
+    text = all_tables(out.parent)
+    print(text)
+    if not args.no_markdown:
+        rewrite_between(args.markdown, BEGIN, END, text)
+        print(f"tables rewritten in {args.markdown}", file=sys.stderr)
+
+
+def all_tables(folder: Path) -> str:
+    """One section per machine's analyzer-CPU.csv: where and when, the table, the verdicts."""
+    sections = []
+    for path in sorted(folder.glob("analyzer-*.csv")):
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        names = list(dict.fromkeys(r["model"] for r in rows))
+        first = rows[0]
+        loads = sorted({(r["load_before"], r["load_after"]) for r in rows})
+        sections.append("\n".join([
+            f"#### {first['cpu']} (`{path.name}`)",
+            "",
+            f"{first['cpu']}, {first['threads']} threads, torch {first['torch']}, Python "
+            f"{first['python']}; measured {first.get('date') or 'before dates were recorded'}. "
+            "Load average (1, 5, 15 min) before -> after each model: "
+            + "; ".join(f"{b} -> {a}" for b, a in loads) + ".",
+            "",
+            markdown(rows, names),
+            "",
+            *verdicts(rows, names),
+        ]))  # fmt: skip
+    if not sections:
+        raise SystemExit(f"no analyzer-*.csv in {folder}")
+    return "\n\n".join(sections)
+
+
+def verdicts(rows: list[dict[str, str]], names: list[str]) -> list[str]:
+    """The targets of issue 12, from the medians: >= TARGET x torchinfo at batch 1 and 224, and
+    flat in input size and batch (1024 x64 within 10% of 224 x1)."""
+
+    def median(name: str, tool: str, size: str, batch: str) -> float | None:
+        found = [
+            r
+            for r in rows
+            if (r["model"], r["tool"], r["input"], r["batch_size"]) == (name, tool, size, batch)
+        ]
+        return float(found[0]["median_s"]) if found else None
+
+    speedups, ratios = {}, {}
+    for name in names:
+        ours, peer = (
+            median(name, "cnnzoo", "3x224x224", "1"),
+            median(name, "torchinfo", "3x224x224", "1"),
+        )
+        big = median(name, "cnnzoo", "3x1024x1024", "64")
+        if ours and peer:
+            speedups[name] = peer / ours
+        if ours and big:
+            ratios[name] = big / ours
+    out = []
+    if speedups:
+        met = min(speedups.values()) >= TARGET
+        out.append(
+            f'- Target "at least {TARGET}x faster than torchinfo at batch 1 and 224x224": '
+            f"**{'met' if met else 'not met'}** on this machine: "
+            f"{min(speedups.values()):.1f}x to {max(speedups.values()):.1f}x (medians)."
+        )
+    if ratios:
+        met = all(0.9 <= r <= 1.1 for r in ratios.values())
+        out.append(
+            f'- Target "flat in input size and batch" (1024 x64 within 10% of 224 x1): '
+            f"**{'met' if met else 'not met'}**: ratios {min(ratios.values()):.2f} to "
+            f"{max(ratios.values()):.2f}."
+        )
+    return out
 
 
 def markdown(rows: list[dict[str, str]], names: list[str]) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 import tempfile
 from collections import defaultdict
@@ -42,7 +41,13 @@ import torch
 
 from cnnzoo import create_model, get_spec
 from cnnzoo.bench import bf16_support
-from cnnzoo.bench.machine import LOAD_LIMIT, OTHERS_LIMIT, LoadWatch, machine_record
+from cnnzoo.bench.machine import (
+    LOAD_LIMIT,
+    OTHERS_LIMIT,
+    LoadWatch,
+    machine_csv,
+    machine_record,
+)
 from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.bench.peak import measure_ceilings
 from cnnzoo.bench.runner import (
@@ -120,12 +125,6 @@ def run(args) -> None:
 
 def _float(value: str | None) -> float | None:
     return float(value) if value not in ("", "None", None) else None
-
-
-def machine_csv(folder: Path = RESULTS) -> Path:
-    """This machine's results file: inference-CPU.csv, CPU as lscpu names the model."""
-    cpu = str(machine_record()["cpu"]).lower().replace("(r)", "").replace("(tm)", "")
-    return folder / f"inference-{'-'.join(re.findall(r'[a-z0-9]+', cpu))}.csv"
 
 
 def all_tables(folder: Path = RESULTS) -> str:
@@ -278,7 +277,9 @@ def main(argv=None) -> None:
     parser.add_argument("--input", help="CxHxW for every model (default: each spec's; smoke runs)")
     parser.add_argument("--gemm-size", type=int, default=2048)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", default=str(machine_csv()), help="default: this machine's CSV")
+    parser.add_argument(
+        "--out", default=str(machine_csv(RESULTS, "inference")), help="default: this machine's CSV"
+    )
     parser.add_argument("--append", action="store_true", help="keep the CSV's earlier rows")
     parser.add_argument("--markdown", default=str(MARKDOWN), help="file whose tables to rewrite")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")

@@ -14,8 +14,13 @@ def test_the_analyzer_benchmark_writes_rows_with_machine_and_load(tmp_path: Path
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    out = tmp_path / "analyzer.csv"
-    bench.main(["--models", "resnet20_cifar", "--repeat", "1", "--no-peers", "--out", str(out)])
+    out = tmp_path / "analyzer-this-cpu.csv"
+    page = tmp_path / "B.md"
+    page.write_text(f"# B\n{bench.BEGIN}\nold\n{bench.END}\nafter\n")
+    bench.main([
+        "--models", "resnet20_cifar", "--repeat", "1", "--no-peers", "--out", str(out),
+        "--markdown", str(page),
+    ])  # fmt: skip
     rows = list(csv.DictReader(out.open()))
     keys = {(r["tool"], r["input"], r["batch_size"]) for r in rows}
     assert keys == {
@@ -27,3 +32,7 @@ def test_the_analyzer_benchmark_writes_rows_with_machine_and_load(tmp_path: Path
     for row in rows:
         assert row["cpu"] and row["load_before"] and row["load_after"] and row["torch"]
         assert float(row["min_s"]) <= float(row["median_s"]) <= float(row["max_s"])
+    text = page.read_text()
+    assert "old" not in text and "#### " in text and "(`analyzer-this-cpu.csv`)" in text
+    assert "| resnet20_cifar |" in text and "flat in input size and batch" in text
+    assert "faster than torchinfo" not in text  # no peer was timed: no verdict on it

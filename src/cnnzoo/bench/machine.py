@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "LoadWatch",
     "cpu_flags",
     "load_average",
+    "machine_csv",
     "machine_record",
 ]
 
@@ -149,6 +151,13 @@ def _cpu_snapshot() -> tuple[float, float, float] | None:
         mine |= found
         found = {pid for pid, parent in parents.items() if parent in found} - mine
     return now, busy, sum(times.get(pid, 0.0) for pid in mine)
+
+
+def machine_csv(folder: str | Path, prefix: str) -> Path:
+    """This machine's results file in `folder`: PREFIX-CPU.csv, CPU as /proc/cpuinfo names the
+    model (`inference-amd-epyc.csv`), so that a run on another machine keeps this one's rows."""
+    cpu = str(machine_record()["cpu"]).lower().replace("(r)", "").replace("(tm)", "")
+    return Path(folder) / f"{prefix}-{'-'.join(re.findall(r'[a-z0-9]+', cpu))}.csv"
 
 
 def machine_record(device: torch.device | str = "cpu") -> dict[str, object]:
