@@ -42,7 +42,9 @@ from torch import nn
 
 from cnnzoo import create_model, get_spec
 from cnnzoo.bench import bf16_support
-from cnnzoo.bench.runner import append_csv, measure, train_case
+from cnnzoo.bench.machine import LoadWatch
+from cnnzoo.bench.markdown import rewrite_between
+from cnnzoo.bench.runner import BenchRun, append_csv, measure, train_case
 
 MODELS = {  # name -> batch size (the issue: 128 at CIFAR size, 32 at ImageNet size)
     "resnet20_cifar": 128,
@@ -51,6 +53,13 @@ MODELS = {  # name -> batch size (the issue: 128 at CIFAR size, 32 at ImageNet s
     "resnet50": 32,
 }
 RESULTS = Path(__file__).parent / "results"
+MARKDOWN = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+OVERHEAD = ("<!-- training-overhead:begin -->", "<!-- training-overhead:end -->")
+SPEED = ("<!-- training-speed:begin -->", "<!-- training-speed:end -->")
+# Targets (issue 13, item 4): fit's throughput over a bare step's, and bf16 autocast +
+# channels-last over the plain fp32 step for resnet20_cifar on a CPU with AMX.
+OVERHEAD_TARGETS = {"resnet20_cifar": 0.95, "lenet5": 0.70}
+AMX_BF16_TARGET = 1.8
 
 # Loss-curve tolerance: the means of bf16 and fp32 over each window of WINDOW steps differ by at
 # most ABS_TOL (cross-entropy, nats). Single steps are noisier: bf16 rounding changes the
@@ -86,8 +95,9 @@ def speed(args: argparse.Namespace, device: torch.device) -> list[str]:
                     channels_last,
                 )
             )
+        watch = LoadWatch()
         timings = measure(cases, repeat=args.repeat, warmup=args.warmup)
-        append_csv(timings, args.out / "training.csv")
+        append_csv(BenchRun(name, tuple(timings), None, watch.stop()), args.out / "training.csv")
         base = timings[0]
         for t in timings:
             line = (
@@ -241,12 +251,15 @@ def overhead(args: argparse.Namespace) -> list[dict]:
     rows = []
     for name, batch in OVERHEAD_CASES.items():
         load_before = os.getloadavg()
+        watch = LoadWatch()
         fitted = fit_step_times(name, batch, args.epochs, args.max_steps)
         config = fitted["config"]
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         bare = bare_step_time(config, device, args.repeat, max(1, min(fitted["steps"], 20)))
         load_after = os.getloadavg()
+        others = watch.stop().others
         row = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "model": name,
             "data": "digits",
             "batch_size": config.batch_size,
@@ -259,6 +272,7 @@ def overhead(args: argparse.Namespace) -> list[dict]:
             "cpu_flags": flags,
             "load_before": " ".join(f"{v:.2f}" for v in load_before),
             "load_after": " ".join(f"{v:.2f}" for v in load_after),
+            "other_cpu_cores": None if others is None else round(others, 3),
             "epochs": args.epochs,
             "fit_steps": fitted["steps"],
             "fit_step_ms": 1e3 * fitted["fit_step_s"],
@@ -273,14 +287,104 @@ def overhead(args: argparse.Namespace) -> list[dict]:
             f"{row['epoch_end_ms']:.0f} ms; load {row['load_before']} -> {row['load_after']}",
             flush=True,
         )
-    path = args.out / "training_overhead.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    _append_rows(args.out / "training_overhead.csv", rows)
     return rows
+
+
+def _append_rows(path: Path, rows: list[dict]) -> None:
+    """Add rows to a CSV, with the union of the old and new columns."""
+    old = list(csv.DictReader(path.open(newline=""))) if path.exists() else []
+    fields = list(dict.fromkeys(k for row in old + rows for k in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(old + rows)
+
+
+def overhead_tables(path: Path) -> str:
+    """BENCHMARKS.md's overhead table: the newest run of each case on each machine."""
+    rows = list(csv.DictReader(path.open(newline="")))
+    latest = {(r["cpu_model"], r["model"]): r for r in rows}  # later rows replace earlier ones
+    lines = [
+        "| machine | model | batch | fit ms/step | bare ms/step | fit / bare | epoch end | "
+        "measured | load before -> after | others' CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|---:|",
+    ]
+    verdicts = []
+    for (cpu, model), r in latest.items():
+        fit_ms, bare_ms = float(r["fit_step_ms"]), float(r["bare_step_ms"])
+        lines.append(
+            f"| {cpu} | {model} ({r['optimizer']}) | {r['batch_size']} | {fit_ms:.1f} | "
+            f"{bare_ms:.1f} | {bare_ms / fit_ms:.1%} | {float(r['epoch_end_ms']):.0f} ms | "
+            f"{r.get('date') or 'undated'} | {r['load_before']} -> {r['load_after']} | "
+            f"{r.get('other_cpu_cores') or 'n/a'} |"
+        )
+        if model in OVERHEAD_TARGETS:
+            goal = OVERHEAD_TARGETS[model]
+            met = bare_ms / fit_ms >= goal
+            verdicts.append(
+                f"- {cpu}, {model}: fit at {bare_ms / fit_ms:.1%} of a bare step's throughput; "
+                f"target at least {goal:.0%}: **{'met' if met else 'not met'}**."
+            )
+    return "\n".join(lines + [""] + verdicts)
+
+
+def speed_tables(path: Path) -> str:
+    """BENCHMARKS.md's training-step table: every measurement (a model's cases timed in turn),
+    each case against the plain fp32 step of the same measurement."""
+    rows = list(csv.DictReader(path.open(newline="")))
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in rows:  # the cases of one measurement share the model, the machine and the minute
+        groups.setdefault((r["cpu"], r["model"], r["date"][:16]), []).append(r)
+    lines = [
+        "| machine | model | batch | measured | fp32 ms | fp32 channels-last | bf16 autocast | "
+        "bf16 autocast + channels-last | repeats | others' CPU |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    verdicts = []
+    for (cpu, model, date), group in groups.items():
+        by = {r["label"]: r for r in group}
+        base = float(by["fp32"]["median_ms"])
+        ratio = {label: _ratio(by["fp32"], by.get(label)) for label in _SPEED_CASES}
+        others = group[0].get("other_cpu_cores") or "n/a"
+        lines.append(
+            f"| {cpu} | {model} | {group[0]['batch_size']} | {date} | {base:.0f} | "
+            f"{ratio['fp32 channels-last']} | {ratio['bf16']} | {ratio['bf16 channels-last']} | "
+            f"{group[0]['repeat']} | {others} |"
+        )
+        if model == "resnet20_cifar" and "AMX" in group[0].get("bf16_native", ""):
+            best = by.get("bf16 channels-last")
+            speedup = base / float(best["median_ms"]) if best else 0.0
+            counts = group[0].get("load_counts") == "True"
+            met = speedup >= AMX_BF16_TARGET and counts
+            verdicts.append(
+                f"- {cpu} (AMX), {date}: bf16 autocast + channels-last {speedup:.2f}x the plain "
+                f"fp32 step (medians); target at least {AMX_BF16_TARGET}x: "
+                f"**{'met' if met else 'not met'}**"
+                + ("" if counts else " (busy machine or load not measured: does not count)")
+                + "."
+            )
+    return "\n".join(lines + [""] + verdicts)
+
+
+_SPEED_CASES = ("fp32 channels-last", "bf16", "bf16 channels-last")
+
+
+def _ratio(base: dict, row: dict | None) -> str:
+    """The plain fp32 step's time over a case's: medians, and in parentheses fastest calls."""
+    if row is None:
+        return "n/a"
+    medians = float(base["median_ms"]) / float(row["median_ms"])
+    return f"{medians:.2f}x ({float(base['min_ms']) / float(row['min_ms']):.2f}x)"
+
+
+def write_tables(folder: Path, markdown: Path) -> None:
+    for path, (begin, end), render in (
+        (folder / "training_overhead.csv", OVERHEAD, overhead_tables),
+        (folder / "training.csv", SPEED, speed_tables),
+    ):
+        if path.exists():
+            rewrite_between(markdown, begin, end, render(path))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -297,10 +401,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overhead", action="store_true", help="fit's step against a bare one")
     parser.add_argument("--epochs", type=int, default=3, help="--overhead: epochs of each fit")
     parser.add_argument("--max-steps", type=int, help="--overhead: stop each fit early (smoke)")
+    parser.add_argument("--markdown", type=Path, default=MARKDOWN, help="file with the tables")
+    parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
+    parser.add_argument("--tables-only", action="store_true", help="no measuring: tables from CSV")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.overhead:
-        overhead(args)
+    if args.tables_only or args.overhead:
+        if args.overhead:
+            overhead(args)
+        if not args.no_markdown:
+            write_tables(args.out, args.markdown)
         return
     device = torch.device(args.device)
     print(
@@ -317,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(lines))
     if args.loss_curve and bf16_support(device):
         print(loss_curve(args.steps, args.curve_batch, device, args.out))
+    if not args.no_markdown:
+        write_tables(args.out, args.markdown)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ def test_overhead_benchmark_smoke(tmp_path: Path, one_thread) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     argv = ["--overhead", "--epochs", "1", "--max-steps", "1", "--repeat", "1"]
-    module.main([*argv, "--out", str(tmp_path)])
+    page = tmp_path / "B.md"
+    page.write_text("# B\n" + "\n".join(module.OVERHEAD) + "\n" + "\n".join(module.SPEED) + "\n")
+    module.main([*argv, "--out", str(tmp_path), "--markdown", str(page)])
     rows = list(csv.DictReader((tmp_path / "training_overhead.csv").open()))
     assert [(r["model"], r["batch_size"]) for r in rows] == [
         ("resnet20_cifar", "128"),
@@ -25,3 +27,6 @@ def test_overhead_benchmark_smoke(tmp_path: Path, one_thread) -> None:
         assert float(row["fit_step_ms"]) > 0 and float(row["bare_step_ms"]) > 0
         assert row["fit_steps"] == "1" and len(row["load_before"].split()) == 3
         assert "cpu_flags" in row and "cpu_model" in row
+    text = page.read_text()
+    assert "| resnet20_cifar (sgd) | 128 |" in text and "| lenet5 (adam) | 32 |" in text
+    assert "of a bare step's throughput; target at least 95%" in text
