@@ -4,8 +4,10 @@ dense connectivity."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
+from torch import nn
 
 from cnnzoo.viz import PALETTE, draw, layer_kind
 
@@ -94,3 +96,65 @@ def test_cli_draw(tmp_path, capsys):
     assert main(["draw", "googlenet", "--depth", "1", "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert "inception3a" in out.read_text()
+
+
+def test_diagram_reads_the_records_not_a_second_trace():
+    import ast
+
+    import cnnzoo.viz.diagram as diagram
+
+    tree = ast.parse(Path(diagram.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {
+        f"{n.module}.{a.name}" if n.module else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom)
+        for a in n.names
+    }
+    assert not [m for m in imported if m == "torch.fx" or m.startswith("torch.fx.")]
+
+
+class _Branch(nn.Module):
+    """stem -> (left | right: conv, identity) -> x + y -> relu."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.left = nn.Conv2d(8, 8, 3, padding=1)
+        self.right = nn.Sequential(nn.Conv2d(8, 8, 1), nn.Identity())
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.relu(self.left(x) + self.right(x))
+
+
+def _named_edges(d) -> list[tuple[str, str]]:
+    by_id = {n.id: n.name for n in d.nodes}
+    return [(by_id[a], by_id[b]) for a, b in d.edges]
+
+
+def test_edges_are_the_records_producers():
+    d = draw(_Branch(), (3, 8, 8))
+    # the identity is left out: the add reads the 1x1 convolution through it
+    assert [n.name for n in d.nodes] == [
+        "input", "stem", "left", "right.0", "add()", "relu", "output"
+    ]  # fmt: skip
+    assert _named_edges(d) == [
+        ("input", "stem"),
+        ("stem", "left"),
+        ("stem", "right.0"),
+        ("left", "add()"),
+        ("right.0", "add()"),
+        ("add()", "relu"),
+        ("relu", "output"),
+    ]
+    assert d.node("add()").kind == "merge"
+    blocks = draw(_Branch(), (3, 8, 8), depth=1)
+    assert "(2 layers)" in blocks.node("right").label  # the conv and the identity
+    assert _named_edges(blocks)[1:5] == [
+        ("stem", "left"),
+        ("stem", "right"),
+        ("left", "add()"),
+        ("right", "add()"),
+    ]

@@ -63,6 +63,7 @@ class LayerRecord:
         producers: indices of the rows whose outputs this layer reads, in the order it first
             reads them; -1 (`INPUT`) stands for the network's input. A merge (a residual add, an
             inception concatenation) lists its branches, so the graph can be drawn from records.
+        layers: how many executed layers the record stands for: 1, or a block's layers.
     """
 
     index: int
@@ -86,6 +87,7 @@ class LayerRecord:
     in_place: bool = False
     notes: tuple[str, ...] = ()
     producers: tuple[int, ...] = ()
+    layers: int = 1
 
     @property
     def kernel(self) -> tuple[int, ...] | None:
@@ -417,4 +419,5 @@ def _merge(
         inexact=any(r.inexact for r in rows),
         notes=notes,
         producers=producers,
+        layers=sum(r.layers for r in rows),
     )

@@ -1,11 +1,13 @@
 """A network's dataflow graph: layers (or blocks, at a depth) as nodes, tensors as edges.
 
-The edges come from `torch.fx` (every zoo model traces), with a module that has no children as a
-leaf, which is exactly what the analyzer calls a layer; shapes, kernels, strides and groups come
-from the analyzer's records of the same layers (`cnnzoo.summary`), matched by qualified name. A
-functional call in a `forward` (LeNet-5's C3 connection table) is matched to the analyzer's
-function record of the same owner and operation; calls with no record (non-tensor bookkeeping such
-as FractalNet's column sampling) are left out and their edges pass through.
+Nodes and edges come from the analyzer's records alone (`cnnzoo.summary`): one node per record
+of `report.layers` (a block's record, at a depth, stands for the layers it merges), and an edge
+from each of a record's `producers` (the rows whose outputs it reads) to it; a block's producers
+are the rows outside it that its layers read. Shapes, kernels, strides and groups are the same
+records'. A functional call in a `forward` (LeNet-5's C3 connection table) has a record of its
+own, so it is a node; non-tensor bookkeeping (FractalNet's column sampling) has none. Layers that
+do nothing (`nn.Identity`) are left out and their edges pass through. The output node is fed by
+the rows whose outputs no other row reads.
 
 Nodes are coloured by what they compute, the same colour in every diagram: convolution, pooling,
 normalization, activation, linear, merge (add / concatenate), regularization, shape, block.
@@ -15,16 +17,13 @@ binary).
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch.fx as fx
 from torch import nn
 
-from cnnzoo.analysis.records import LayerRecord
+from cnnzoo.analysis.records import INPUT, LayerRecord
 from cnnzoo.errors import UsageError
 from cnnzoo.layers import Add, Concat, DropPath, LocalResponseNorm
 
@@ -210,13 +209,6 @@ def _legend(title: str) -> str:
     )
 
 
-class _LayerTracer(fx.Tracer):
-    """Leaves are modules without children: the analyzer's layers."""
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return not m._modules
-
-
 def draw(
     model_or_name: nn.Module | str,
     input_size: tuple[int, ...] | None = None,
@@ -227,7 +219,7 @@ def draw(
     """The dataflow graph of a network.
 
     Args:
-        model_or_name: a registered name or an `nn.Module` that `torch.fx` can trace.
+        model_or_name: a registered name or an `nn.Module`.
         input_size: one input (C, H, W); defaults to the spec's.
         depth: collapse modules nested deeper than this into their enclosing block (as
             `cnnzoo.summary(depth=...)` does); None draws every layer.
@@ -245,137 +237,57 @@ def draw(
         f = report.failure
         raise UsageError(f"{report.model} does not run at this input: {f.layer}: {f.message}")
     module = meta_model(model_or_name) if isinstance(model_or_name, str) else model_or_name
-    graph = _LayerTracer().trace(module)
     modules = dict(module.named_modules())
-    records = {r.name: r for r in report.all_layers}
-    blocks = {r.name: r for r in report.layers if r.kind == "block"}
-    functions = _function_records(report.all_layers)
+    rows = report.layers  # rows[i].index == i; a block's producers are rows outside it
+    size = "x".join(map(str, report.input_size))
+    nodes = {INPUT: Node("n0", "input", "input", "input", f"input\n{size}", 0)}
+    for r in rows:
+        # The module a row calls; a repeated call is named `name@2` (read as `bench.profile` does).
+        layer = modules.get(r.name.split("@")[0]) if r.kind == "module" else None
+        if r.kind == "block":
+            nodes[r.index] = _block_node(f"n{len(nodes)}", r)
+        elif not isinstance(layer, nn.Identity):
+            nodes[r.index] = _layer_node(f"n{len(nodes)}", r, layer)
 
-    group_of: dict[fx.Node, str | None] = {}  # fx node -> diagram node name (None: elided)
-    nodes: dict[str, Node] = {}
-    calls: dict[str, int] = {}
-    for fx_node in graph.nodes:
-        name, kind, record = _layer_of(fx_node, modules, records, functions, calls)
-        if name is None or isinstance(modules.get(str(fx_node.target)), nn.Identity):
-            group_of[fx_node] = None  # bookkeeping, or a placeholder layer that does nothing
-            continue
-        group = _group(name, depth) if record is not None else name
-        group_of[fx_node] = group
-        if group in nodes:
-            nodes[group] = replace(nodes[group], layers=nodes[group].layers + 1)
-        elif group in blocks:
-            nodes[group] = _block_node(len(nodes), blocks[group])
-        else:
-            nodes[group] = _layer_node(
-                len(nodes), name, kind, record, report.input_size, modules.get(str(fx_node.target))
-            )
+    def feeding(i: int) -> list[int]:
+        """The nodes standing for row `i`'s output: itself, or what a left-out row passes on."""
+        return [i] if i in nodes else [n for p in rows[i].producers for n in feeding(p)]
+
     edges: dict[tuple[str, str], None] = {}
-    for fx_node in graph.nodes:
-        dst = group_of[fx_node]
-        if dst is None:
-            continue
-        for src in _sources(fx_node, group_of):
-            if src != dst:
-                edges[(nodes[src].id, nodes[dst].id)] = None
+    for r in rows:
+        if r.index in nodes:
+            for p in r.producers:
+                edges.update(((nodes[n].id, nodes[r.index].id), None) for n in feeding(p))
+    output = Node(f"n{len(nodes)}", "output", "output", "input", "output", 0)
+    read = {p for r in rows for p in r.producers}
+    for r in rows:
+        if r.index not in read:
+            edges.update(((nodes[n].id, output.id), None) for n in feeding(r.index))
+    kept = [*nodes.values(), output]
     if focus is not None:
-        nodes, edges = _focused(nodes, edges, focus)
-    # A block's box says how many layers it stands for.
-    ordered = tuple(
-        replace(n, label=n.label.replace("{layers}", str(n.layers))) for n in nodes.values()
-    )
-    return Diagram(report.model, report.input_size, depth, focus, ordered, tuple(edges))
+        kept, edges = _focused(kept, edges, focus)
+    return Diagram(report.model, report.input_size, depth, focus, tuple(kept), tuple(edges))
 
 
 def _focused(
-    nodes: dict[str, Node], edges: dict[tuple[str, str], None], focus: str
-) -> tuple[dict[str, Node], dict[tuple[str, str], None]]:
-    inside = {n.id for name, n in nodes.items() if name == focus or name.startswith(focus + ".")}
+    nodes: list[Node], edges: dict[tuple[str, str], None], focus: str
+) -> tuple[list[Node], dict[tuple[str, str], None]]:
+    inside = {n.id for n in nodes if n.name == focus or n.name.startswith(focus + ".")}
     if not inside:
-        raise UsageError(f"no layer inside {focus!r} (names look like {list(nodes)[1]!r})")
+        raise UsageError(f"no layer inside {focus!r} (names look like {nodes[1].name!r})")
     keep = inside | {a for a, b in edges if b in inside} | {b for a, b in edges if a in inside}
     kept_edges = {(a, b): None for a, b in edges if a in inside or b in inside}
-    return {k: n for k, n in nodes.items() if n.id in keep}, kept_edges
-
-
-def _function_records(rows: Iterable[LayerRecord]) -> dict[str, list[LayerRecord]]:
-    """Function records by owner (the module whose forward made the call), in order."""
-    out: dict[str, list[LayerRecord]] = {}
-    for r in rows:
-        if r.kind == "function":
-            owner = r.name.rsplit(".", 1)[0] if "." in r.name.split("(")[0] else ""
-            out.setdefault(owner, []).append(r)
-    return out
-
-
-def _layer_of(
-    fx_node: fx.Node,
-    modules: dict[str, nn.Module],
-    records: dict[str, LayerRecord],
-    functions: dict[str, list[LayerRecord]],
-    calls: dict[str, int],
-) -> tuple[str | None, str, LayerRecord | None]:
-    """(diagram name, kind, analyzer record) of an fx node; name None for nodes left out."""
-    if fx_node.op == "placeholder":
-        return "input", "input", None
-    if fx_node.op == "output":
-        return "output", "input", None
-    if fx_node.op == "call_module":
-        target = str(fx_node.target)
-        calls[target] = calls.get(target, 0) + 1
-        name = target if calls[target] == 1 else f"{target}@{calls[target]}"
-        return name, layer_kind(modules[target]), records.get(name)
-    if fx_node.op in ("call_function", "call_method"):
-        op = fx_node.target if fx_node.op == "call_method" else _op_name(fx_node.target)
-        stack = list(fx_node.meta.get("nn_module_stack", {}).values())
-        owner = stack[-1][0] if stack else ""
-        queue = functions.get(owner, [])
-        if queue and queue[0].type.rsplit(".", 1)[-1] == op:
-            record = queue.pop(0)
-            return record.name, _FUNCTION_KINDS.get(str(op), "other"), record
-    return None, "other", None
-
-
-def _op_name(target: object) -> str:
-    known = {operator.add: "add", operator.mul: "mul", operator.iadd: "add"}
-    return known.get(target, getattr(target, "__name__", str(target)))  # type: ignore[arg-type]
-
-
-def _group(name: str, depth: int | None) -> str:
-    parts = name.split("(")[0].split(".")
-    if depth is None or len(parts) <= depth:
-        return name
-    return ".".join(parts[:depth])
-
-
-def _sources(fx_node: fx.Node, group_of: dict[fx.Node, str | None]) -> list[str]:
-    """The diagram nodes feeding `fx_node`, looking through nodes that were left out."""
-    out: list[str] = []
-    for parent in fx_node.all_input_nodes:
-        group = group_of.get(parent)
-        if group is not None:
-            out.append(group)
-        else:
-            out.extend(_sources(parent, group_of))
-    return out
+    return [n for n in nodes if n.id in keep], kept_edges
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:
     return "\u00d7".join(map(str, shape[1:])) if shape else ""
 
 
-def _layer_node(
-    index: int,
-    name: str,
-    kind: str,
-    record: LayerRecord | None,
-    input_size: tuple[int, ...],
-    module: nn.Module | None,
-) -> Node:
-    if record is None:  # the input or output
-        text = f"input\n{'x'.join(map(str, input_size))}" if name == "input" else "output"
-        return Node(f"n{index}", name, name, "input", text, 0)
-    kind_type = record.type.rsplit(".", 1)[-1]
-    lines = [name, kind_type]
+def _layer_node(node_id: str, record: LayerRecord, module: nn.Module | None) -> Node:
+    op = record.type.rsplit(".", 1)[-1]
+    kind = layer_kind(module) if record.kind == "module" else _FUNCTION_KINDS.get(op, "other")
+    lines = [record.name, op]
     w = record.window
     if w is not None:
         geometry = f"{'x'.join(map(str, w.kernel))} /{'x'.join(map(str, w.stride))}"
@@ -385,7 +297,7 @@ def _layer_node(
     elif isinstance(module, nn.Linear):
         lines[1] += f" {module.in_features}\u2192{module.out_features}"
     lines.append(_shape(record.output_shape))
-    return Node(f"n{index}", name, record.type, kind, "\n".join(lines))
+    return Node(node_id, record.name, record.type, kind, "\n".join(lines))
 
 
 def _grouped(groups: int, module: nn.Module | None) -> str:
@@ -400,6 +312,6 @@ def _grouped(groups: int, module: nn.Module | None) -> str:
     return f"{groups} groups of {cin // groups}\u2192{cout // groups}"
 
 
-def _block_node(index: int, record: LayerRecord) -> Node:
-    label = f"{record.name}\n{record.type} ({{layers}} layers)\n{_shape(record.output_shape)}"
-    return Node(f"n{index}", record.name, record.type, "block", label)
+def _block_node(node_id: str, record: LayerRecord) -> Node:
+    label = f"{record.name}\n{record.type} ({record.layers} layers)\n{_shape(record.output_shape)}"
+    return Node(node_id, record.name, record.type, "block", label, record.layers)
