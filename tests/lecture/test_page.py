@@ -33,13 +33,18 @@ def test_the_notebook_runs_end_to_end_and_reproduces_the_page(tmp_path: Path) ->
     nbformat = pytest.importorskip("nbformat")  # dev extra: installed by `make test`
     from nbclient import NotebookClient
 
-    shutil.copy(DOCS / "lecture.ipynb", tmp_path / "lecture.ipynb")
-    (tmp_path / page.FIGURES).mkdir()
-    book = nbformat.read(tmp_path / "lecture.ipynb", as_version=4)
+    # A fresh docs/ beside the committed results the cells read (never written to).
+    work = tmp_path / "docs"
+    work.mkdir()
+    shutil.copy(DOCS / "lecture.ipynb", work / "lecture.ipynb")
+    (work / page.FIGURES).mkdir()
+    (work / "reproductions").symlink_to(DOCS / "reproductions")
+    (tmp_path / "benchmarks").symlink_to(DOCS.parent / "benchmarks")
+    book = nbformat.read(work / "lecture.ipynb", as_version=4)
     for cell in book.cells:
         cell.get("outputs", []).clear()
     NotebookClient(book, timeout=300, kernel_name="python3", resources={
-        "metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+        "metadata": {"path": str(work)}}).execute()  # fmt: skip
     code = [cell for cell in book.cells if cell.cell_type == "code"][1:]  # after the setup cell
     fresh = [
         "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream"
