@@ -579,7 +579,9 @@ def clean_train_error(run_dir: str | Path) -> float:
 def constructed_result(plain20: ArmResult) -> ArmResult:
     """Build plain-56 from a trained plain-20 run, verify that its logits are plain-20's on the
     test set (eval mode, max abs difference <= 1e-5; raises ConstructionError if not), and
-    measure its errors as the trained arms' are measured."""
+    measure its errors as the trained arms' are measured. It has no best validation error: that
+    is a minimum over a training run's epochs, and this network was built, not trained (its
+    validation error is plain-20's final one, not its best)."""
     from cnnzoo.train.construction import LOGIT_TOLERANCE, deepen_plain, verify_construction
     from cnnzoo.train.evaluate import evaluate, load_trained
 
@@ -602,7 +604,7 @@ def constructed_result(plain20: ArmResult) -> ArmResult:
     as_deep = replace(trained, model=deep)
     errors = {
         split: 1.0 - evaluate(as_deep, trained.config.data, split=split).top1
-        for split in ("train", "test", "val")
+        for split in ("train", "test")
         if getattr(splits, split) is not None
     }
     return ArmResult(
@@ -613,7 +615,7 @@ def constructed_result(plain20: ArmResult) -> ArmResult:
         final_train_error=errors["train"],
         logged_train_error=math.nan,
         test_error=errors.get("test"),
-        best_val_error=errors.get("val"),
+        best_val_error=None,
         seconds=0.0,
         gradient_scale=None,
         max_logit_difference=difference,
