@@ -406,6 +406,7 @@ def run_experiment(
             f"--jobs {jobs} is more than the {cores} cores available; each job takes one core"
         )
     started, load_at_start = time.perf_counter(), os.getloadavg()[0]
+    commit = git_commit()  # now: the sources may change on disk while the experiment runs
     out = prepare_run_dir(Path(out or f"runs/experiment-{name}"), resume=False, force=force)
     seed_list = list(range(seed, seed + seeds))
     configs = experiment_configs(
@@ -447,6 +448,7 @@ def run_experiment(
         or _command(
             name, data, epochs, seeds, seed, jobs, {**overrides, "from": from_run, "reuse": reuse}
         ),
+        commit=commit,
     )
     record["reused_runs"] = [r.run_dir for r in given]
     # Whether it ran alone: the one-minute load average before, and at the end (which
@@ -693,12 +695,14 @@ def reproduction_record(
     jobs: int,
     command: str,
     curves: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]] | None = None,
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """The experiment's record: the paper's claim, the setup and its deviations, each arm's
     errors over the seeds, the claims checked on them, the command, wall time and machine.
     `docs/reproductions.md` is generated from these records (`cnnzoo.train.reproductions`).
 
     `curves` (arm -> each seed's metrics records) give the claims about training curves.
+    `commit` is the sources' commit when the experiment started (default: now).
     Two fields are left for whoever runs it: `reading` (what the result means, in words) and
     `verdict` (null: the claims' checks decide it)."""
     labels = list(dict.fromkeys(r.label for r in results))
@@ -760,7 +764,7 @@ def reproduction_record(
         "machine": {"cpu": env["cpu"], "cores": os.cpu_count(), "platform": platform.platform()},
         "torch": env["torch"],
         "cnnzoo": env["cnnzoo"],
-        "git_commit": git_commit(),
+        "git_commit": commit or git_commit(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
 
