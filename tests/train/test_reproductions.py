@@ -163,3 +163,10 @@ def test_the_page_says_which_runs_were_reused(tmp_path: Path) -> None:
     docs, readme = write_fake(tmp_path / "none")
     write_reproductions(docs, readme=readme)
     assert "--reuse" not in (tmp_path / "none" / "docs" / "reproductions.md").read_text()
+
+
+def test_a_provenance_note_is_shown_with_the_provenance(tmp_path: Path) -> None:
+    docs, readme = write_fake(tmp_path, provenance_note="git_commit corrected by hand: because.")
+    write_reproductions(docs, readme=readme)
+    page = (tmp_path / "docs" / "reproductions.md").read_text()
+    assert "; commit " in page and " git_commit corrected by hand: because." in page

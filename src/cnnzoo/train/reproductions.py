@@ -180,7 +180,8 @@ def render_page(records: Sequence[Mapping[str, Any]], figures: str) -> str:
             f"**Provenance.** `{r['command']}`; wall time {_duration(r['wall_seconds'])} with "
             f"{r['jobs']} parallel run(s); {r['machine']['cpu']} ({r['machine']['cores']} "
             f"cores){_load(r['machine'])}; torch {r['torch']}, cnnzoo {r['cnnzoo']}; commit "
-            f"{r['git_commit']}; {r['date']}.{_reused(r)}",
+            f"{r['git_commit']}; {r['date']}.{_reused(r)}"
+            + (f" {r['provenance_note']}" if r.get("provenance_note") else ""),
         ]
     return "\n".join(out)
 
