@@ -412,7 +412,8 @@ def run_experiment(
     configs = experiment_configs(
         experiment, data=data, out=out, epochs=epochs, seeds=seed_list, **overrides
     )
-    given = []
+    given: list[ArmResult] = []  # finished runs taken instead of trained
+    reused: list[ArmResult] = []  # ... of them, those taken by `reuse`
     to_train = configs
     if from_run is not None:
         if not experiment.construct:
@@ -421,10 +422,14 @@ def run_experiment(
         to_train = [(arm, c) for arm, c in to_train if arm.model != "plain20_cifar"]
     if reuse is not None:
         found = {id(c): run for _, c in to_train if (run := same_finished_run(c, reuse))}
-        for arm, c in to_train:
-            if id(c) in found:
-                print(f"{arm.label}, seed {c.seed}: taken from {found[id(c)]} (same config)")
-                given.append(finished_run(arm.label, found[id(c)], arm.model, measure=c))
+        reused = [
+            finished_run(arm.label, found[id(c)], arm.model, measure=c)
+            for arm, c in to_train
+            if id(c) in found
+        ]
+        for r in reused:
+            print(f"{r.label}, seed {r.seed}: taken from {r.run_dir} (same config)")
+        given += reused
         to_train = [(arm, c) for arm, c in to_train if id(c) not in found]
     for line in _setup_lines(configs[0][1]):
         print(line)
@@ -450,7 +455,7 @@ def run_experiment(
         ),
         commit=commit,
     )
-    record["reused_runs"] = [r.run_dir for r in given]
+    record["reused_runs"] = [r.run_dir for r in reused]
     # Whether it ran alone: the one-minute load average before, and at the end (which
     # includes the experiment's own `jobs` busy threads).
     record["machine"]["load_average"] = {"start": load_at_start, "end": os.getloadavg()[0]}
