@@ -143,6 +143,11 @@ CASES: list[tuple[str, list[str], int, str, list[str]]] = [
      ["{tmp}/run"]),
     ("experiment-unknown", ["experiment", "degradaton"], 2,
      "unknown experiment 'degradaton'. Did you mean: degradation?", []),
+    ("experiment-reuse-missing", ["experiment", "construction", "--reuse", "{tmp}/no_runs"], 2,
+     "argument --reuse: {tmp}/no_runs does not exist (no such folder)", []),
+    ("experiment-from-elsewhere", ["experiment", "degradation", "--from", "{tmp}/empty",
+     "--out", "{tmp}/x"], 2, "--from applies to the construction experiment, not degradation",
+     ["{tmp}/x"]),
 ]  # fmt: skip
 
 DRIVER = r"""

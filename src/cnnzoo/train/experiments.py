@@ -405,6 +405,8 @@ def run_experiment(
         raise UsageError(
             f"--jobs {jobs} is more than the {cores} cores available; each job takes one core"
         )
+    if from_run is not None and not experiment.construct:
+        raise UsageError(f"--from applies to the construction experiment, not {name}")
     started, load_at_start = time.perf_counter(), os.getloadavg()[0]
     commit = git_commit()  # now: the sources may change on disk while the experiment runs
     out = prepare_run_dir(Path(out or f"runs/experiment-{name}"), resume=False, force=force)
@@ -416,8 +418,6 @@ def run_experiment(
     reused: list[ArmResult] = []  # ... of them, those taken by `reuse`
     to_train = configs
     if from_run is not None:
-        if not experiment.construct:
-            raise UsageError(f"--from applies to the construction experiment, not {name}")
         given = [finished_run("plain-20", from_run, "plain20_cifar")]
         to_train = [(arm, c) for arm, c in to_train if arm.model != "plain20_cifar"]
     if reuse is not None:
