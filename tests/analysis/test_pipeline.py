@@ -248,3 +248,14 @@ def test_training_mode_traces_the_auxiliary_heads_and_restores_the_model() -> No
     assert any(r.name.startswith("aux") for r in train.all_layers)
     assert not any(r.name.startswith("aux") for r in infer.all_layers)
     assert not model.training and "forward" not in vars(model)
+
+
+def test_a_summary_leaves_no_global_hook_behind() -> None:
+    """The trace's global hooks are removed with everything torch keeps for them: torch's
+    `remove` leaves a hook's `with_kwargs` mark, and `torch.compile` then warns about (and
+    works around) a global hook for the rest of the process."""
+    from torch.nn.modules import module
+
+    summary("lenet5")
+    summary(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), (1, 8, 8))
+    assert not module._has_any_global_hook()

@@ -627,6 +627,12 @@ class _Slot:
     tensor: Tensor
 
 
+# Where torch marks the global forward hooks registered `with_kwargs` (private; {} if it moves).
+_GLOBAL_HOOK_KWARGS_MARKS: dict = getattr(
+    torch.nn.modules.module, "_global_forward_hooks_with_kwargs", {}
+)
+
+
 def _named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """`model.named_modules()` (pre-order, a shared module once, under its first name) without
     its recursive generators, which cost a yield per level for every module of a deep network."""
@@ -757,6 +763,9 @@ def trace(
                 slot.table[slot.key] = slot.tensor
         for handle in handles:
             handle.remove()
+            # `remove` leaves the `with_kwargs` mark of a global forward hook behind (torch 2.x),
+            # and `torch.compile` then sees a global hook for the rest of the process.
+            _GLOBAL_HOOK_KWARGS_MARKS.pop(handle.id, None)
         if patched:
             del model.forward
         for m, was_training in zip(order, modes, strict=True):
