@@ -442,7 +442,7 @@ import csv
 from pathlib import Path
 
 for path in sorted(Path("../benchmarks/results").glob("inference-*.csv")):
-    rows = [r for r in csv.DictReader(path.open()) if r["batch_size"] == "16"]
+    rows = [r for r in csv.DictReader(path.read_text().splitlines()) if r["batch_size"] == "16"]
     first = rows[0]
     print(f"{first['cpu']} ({first['cpu_flags']}), {first['date'][:10]}: batch 16, images/s")
     for model in dict.fromkeys(r["model"] for r in rows):
@@ -533,7 +533,8 @@ import statistics
 from pathlib import Path
 
 for name in ("resnet110_cifar", "wrn28_10_cifar"):
-    rows = list(csv.DictReader(Path(f"../benchmarks/results/profile/{name}_profile.csv").open()))
+    path = Path(f"../benchmarks/results/profile/{name}_profile.csv")
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     whole_s = float(rows[0]["whole_median_ms"]) / 1e3
     rate = sum(int(r["flops"]) for r in rows) / whole_s / 1e9
     convs = [float(r["gflops_per_s"]) for r in rows if r["type"] == "Conv2d"]
