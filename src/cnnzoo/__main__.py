@@ -1,9 +1,8 @@
 """`python -m cnnzoo ...` runs the command line, as `cnnzoo ...` does (and so does
 `torchrun -m cnnzoo train ...`)."""
 
-import sys
 
-from cnnzoo.cli import main
+from cnnzoo.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

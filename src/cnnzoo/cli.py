@@ -820,31 +820,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_received: list[int] = []  # the stop signals `main` saw, even if some library swallowed them
+
+
+def _stop(signum: int, _frame: object) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so that a command stopped by a
-    scheduler ends as cleanly as one stopped at the terminal (the trainer installs its own
+def _signals_as_ctrl_c() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered, so that a command stopped
+    by a scheduler ends as cleanly as one stopped at the terminal, and a stop that a dependency
+    swallows while it is imported (a bare `except:`) still stops (the trainer installs its own
     handlers while it runs). Only the main thread may set handlers; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
-    with _sigterm_as_ctrl_c():
+    _received.clear()
+    with _signals_as_ctrl_c():
         return _main(argv)
+
+
+def run() -> None:
+    """The `cnnzoo` and `python -m cnnzoo` entry point: `main`, then exit with its status.
+
+    An interrupted command exits at once (`os._exit`, after flushing): a Ctrl-C that lands in
+    code torch runs while it is imported marks the interpreter to kill itself by SIGINT at exit
+    (exit -2), even though cnnzoo handled it and had nothing left to clean up."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()  # imports torch: the first seconds of every command
     except KeyboardInterrupt:
+        _received.append(signal.SIGINT)
+    except Exception:
+        # A stop that a dependency swallowed mid-import can leave a half-initialized module
+        # whose next import fails ("cannot load module more than once"): the stop's doing.
+        if not _received:
+            raise
+    if _received:
         print("cnnzoo: stopped while starting; nothing was done", file=sys.stderr)
         return 130
     args = parser.parse_args(argv)  # a bad flag exits 2 here, before any work
@@ -871,4 +903,4 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
