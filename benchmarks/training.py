@@ -287,18 +287,8 @@ def overhead(args: argparse.Namespace) -> list[dict]:
             f"{row['epoch_end_ms']:.0f} ms; load {row['load_before']} -> {row['load_after']}",
             flush=True,
         )
-    _append_rows(args.out / "training_overhead.csv", rows)
+    append_csv(rows, args.out / "training_overhead.csv")
     return rows
-
-
-def _append_rows(path: Path, rows: list[dict]) -> None:
-    """Add rows to a CSV, with the union of the old and new columns."""
-    old = list(csv.DictReader(path.open(newline=""))) if path.exists() else []
-    fields = list(dict.fromkeys(k for row in old + rows for k in row))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(old + rows)
 
 
 def overhead_tables(path: Path) -> str:

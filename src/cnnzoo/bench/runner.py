@@ -33,7 +33,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -785,15 +785,20 @@ def _train_cases(
     return cases
 
 
-def append_csv(timings: Sequence[Timing] | BenchRun, path: str | Path) -> Path:
-    """Add one row per timing to a CSV, keeping the rows already there.
+def append_csv(
+    timings: Sequence[Timing | Mapping[str, object]] | BenchRun, path: str | Path
+) -> Path:
+    """Add one row per timing (or per row already made) to a CSV, keeping the rows already there.
 
     The file is rewritten atomically with the union of the old and new columns, so that a row
     with a column the earlier rows lack still lines up under its header.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = timings.rows() if isinstance(timings, BenchRun) else [t.row() for t in timings]
+    if isinstance(timings, BenchRun):
+        rows = timings.rows()
+    else:
+        rows = [t.row() if isinstance(t, Timing) else dict(t) for t in timings]
     old: list[dict[str, object]] = []
     if path.exists() and path.stat().st_size:
         with path.open(newline="") as f:
