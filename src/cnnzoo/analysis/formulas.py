@@ -781,6 +781,8 @@ def _derive_rf(
     if all(not f.spatial for f in fields):  # type: ignore[union-attr]
         return union(fields)  # type: ignore[arg-type]  # global stays global
     kind = rule.kind if rule is not None else None
+    if kind in _KEEPS_POSITION and _same_field_throughout(call, fields, inputs, out):
+        return first
     label = rule.label if rule is not None else getattr(func, "__name__", "?")
     if rule is None:
         return f"no receptive-field rule for `{label}`"
@@ -801,6 +803,32 @@ def _derive_rf(
         if first.spatial and _cat_dim(call, out) in dims:
             return "a concatenation along a spatial axis joins two maps side by side"
     return _pointwise_rf(rule, call, inputs, out, label)
+
+
+_KEEPS_POSITION = frozenset((Kind.ELEMENTWISE, Kind.ACTIVATION, Kind.NORM))
+
+
+def _same_field_throughout(
+    call: OpCall,
+    fields: Sequence[RF | None],
+    inputs: Sequence[tuple[Tensor, RF | None]],
+    out: Tensor,
+) -> bool:
+    """The common case of `_pointwise_rf`, decided before its general work (a third of a
+    trace's time): an activation, per-channel norm or element-wise operation on operands that
+    are all shaped like its output and share one local field leaves that field as it is."""
+    func = call.func
+    if func in _SPATIAL_SOFTMAX or func in _SPATIAL_STATISTICS or func is F.layer_norm:
+        return False
+    if func is F.batch_norm and _batch_norm_training(call):
+        return False
+    first = fields[0]
+    if not first.spatial:  # type: ignore[union-attr]
+        return False
+    shape = out.shape
+    return all(t.shape == shape for t, _ in inputs) and all(
+        f is first or f == first for f in fields
+    )
 
 
 def _dims_of(rf: RF, t: Tensor) -> list[int]:
@@ -858,14 +886,13 @@ def _pointwise_rf(
     broadcast over the spatial axes, or a spatial axis reduced, contracted or normalized over,
     makes the result global."""
     fields: list[RF] = []
-    units: list[tuple[int, ...]] = []
+    mixing = rule.kind in _MAY_MIX_SPATIAL
     for t, rf in inputs:
         assert rf is not None
-        units.append(_units(rf, t))
         if not rf.spatial:
             fields.append(rf)
             continue
-        mixed = _mixes_spatial(rule, call, t, rf, out)
+        mixed = _mixes_spatial(rule, call, t, rf, out) if mixing else False
         if isinstance(mixed, str):
             return mixed
         if mixed:
@@ -890,11 +917,17 @@ def _pointwise_rf(
                 f"{'x'.join(str(shape[d]) for d in dims)} to {_at(out, dims)}"
             )
         fields.append(rf)
-    return union(fields, units)
+    if all(f.spatial for f in fields):
+        return union(fields)
+    return union(fields, [_units(rf, t) for t, rf in inputs])  # type: ignore[arg-type]
 
 
 def _at(t: Tensor, dims: Sequence[int]) -> str:
     return "x".join(str(t.shape[d]) for d in dims)
+
+
+# The kinds for which `_mixes_spatial` can be true; for the others it is False.
+_MAY_MIX_SPATIAL = frozenset((Kind.NORM, Kind.REDUCTION, Kind.ACTIVATION, Kind.MATMUL))
 
 
 def _mixes_spatial(rule: OpRule, call: OpCall, t: Tensor, rf: RF, out: Tensor) -> bool | str:

@@ -77,7 +77,11 @@ class RF:
     @property
     def tensor_dims(self) -> tuple[int, ...]:
         """`dims`, with the default (trailing) spelled out."""
-        return self.dims if self.dims is not None else tuple(range(-self.axes, 0))
+        return (
+            self.dims
+            if self.dims is not None
+            else _TRAILING.get(len(self.size)) or tuple(range(-len(self.size), 0))
+        )
 
     @property
     def empty(self) -> bool:
@@ -143,6 +147,10 @@ class RF:
         if not self.spatial or self.empty:
             return self
         return _from_span(self.span(units), self.jump, self.extent)
+
+
+# `tensor_dims` of a field on the trailing axes, by number of axes.
+_TRAILING = {n: tuple(range(-n, 0)) for n in range(8)}
 
 
 def _from_span(

@@ -65,9 +65,7 @@ class Report(Analysis):
         """Print the layer table to stdout, fitted to the terminal (see `to_table`)."""
         render.print_table(self, width, columns=columns, all_rows=all_rows)
 
-    def to_markdown(
-        self, *, columns: tuple[str, ...] | None = None, all_rows: bool = False
-    ) -> str:
+    def to_markdown(self, *, columns: tuple[str, ...] | None = None, all_rows: bool = False) -> str:
         return render.markdown(self, columns=columns, all_rows=all_rows)
 
     def to_csv(self) -> str:
