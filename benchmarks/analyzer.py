@@ -20,8 +20,14 @@ so that all see the same load: `--repeat` calls of torchinfo and 10 times as man
 - 3x512x512 at batch 8 and 3x1024x1024 at batch 64: the trace runs on meta tensors, so these
   should take as long as 224 at batch 1 (the peers would need tens of GB and minutes).
 
-Every row records the machine (lscpu model and flags), the load average before and after the
-model's measurements, torch's version and threads. Measure on an idle machine: under load the
+- "bookkeeping-off": cnnzoo's traced pass with its bookkeeping switched off (the same meta
+  twins, module hooks and function mode, which still makes the outputs the pass needs, but
+  records nothing): the floor no bookkeeping can go below. torchinfo's time over it is the best
+  ratio any summary built on this pass could reach.
+
+Every row records the machine (CPU model and the flags that matter), the load average before and
+after the model's measurements and the cores other processes kept busy meanwhile (`LoadWatch`),
+torch's version and threads. Measure on an idle machine: under load the
 peers' real forward passes compete for the cores and the ratios mean nothing. mobilenet_v2 is
 not a registered cnnzoo model; it is built from torchvision.
 
@@ -36,20 +42,22 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import torch
 
 import cnnzoo
-from cnnzoo.bench.machine import machine_csv
+from cnnzoo.analysis import trace as trace_module
+from cnnzoo.bench.machine import LoadWatch, machine_csv, machine_record
 from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.fileio import atomic_write_text
 
@@ -113,27 +121,14 @@ def run_torchinfo(model: torch.nn.Module, size: tuple[int, ...], batch: int) -> 
     )
 
 
-def machine() -> dict[str, str]:
-    """The CPU as lscpu names it, with its flags, and the thread count torch uses."""
-    fields = {"Model name": "", "Flags": ""}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        out = ""
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in fields:
-            fields[key.strip()] = value.strip()
-    return {
-        "cpu": fields["Model name"] or platform.processor() or platform.machine(),
-        "cpu_flags": fields["Flags"],
-        "threads": str(torch.get_num_threads()),
-    }
-
-
-def load() -> str:
-    """The 1-, 5- and 15-minute load averages, as `uptime` gives them."""
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+def bookkeeping_off(model: torch.nn.Module, size: tuple[int, ...], batch: int) -> object:
+    """cnnzoo's traced pass with the tracer's recording switched off (see the module's doc)."""
+    with ExitStack() as stack:
+        for method in ("_record", "pre_hook", "post_hook"):
+            stack.enter_context(
+                mock.patch.object(trace_module._Tracer, method, lambda *args, **kwargs: None)
+            )
+        return trace_module.trace(model, (batch, *size))
 
 
 MEMORY_CASES = (("resnet18", 16), ("resnet50", 8), ("vgg11", 4), ("densenet121", 8))
@@ -181,21 +176,25 @@ def memory_table() -> str:
 
 def measure(names: list[str], repeat: int, peers: bool) -> list[dict[str, str]]:
     """One CSV row per (model, tool, input, batch)."""
-    host = machine()
+    record = machine_record()
+    host = {key: str(record[key]) for key in ("cpu", "cpu_flags", "threads")}
     rows = []
     for name in names:
         model = build(name)
-        before = load()
+        watch = LoadWatch()
         calls: dict[tuple[str, tuple[int, ...], int], Callable[[], object]] = {
             ("cnnzoo", size, batch): partial(cnnzoo.summary, model, size, batch_size=batch)
             for size, batch in (SMALL, *LARGER)
         }
+        calls["bookkeeping-off", *SMALL] = partial(bookkeeping_off, model, *SMALL)  # type: ignore[index]
         if peers:
             calls["torchinfo", *SMALL] = partial(run_torchinfo, model, *SMALL)  # type: ignore[index]
-        repeats = {key: repeat * (CNNZOO_TIMES if key[0] == "cnnzoo" else 1) for key in calls}
+        repeats = {key: repeat * (1 if key[0] == "torchinfo" else CNNZOO_TIMES) for key in calls}
         results = timed(calls, repeats)
         results["cnnzoo-first", *SMALL] = first_calls(name, repeat)  # type: ignore[index]
-        after = load()
+        load = watch.stop()
+        before, after = (f"{v:.2f}" if v is not None else "" for v in (load.before, load.after))
+        others = f"{load.others:.2f}" if load.others is not None else ""
         for (tool, size, batch), times in results.items():
             median, low, high = statistics.median(times), min(times), max(times)
             rows.append({
@@ -203,11 +202,12 @@ def measure(names: list[str], repeat: int, peers: bool) -> list[dict[str, str]]:
                 "batch_size": str(batch), "dtype": "float32", "memory_format": "contiguous",
                 "median_s": f"{median:.5f}", "min_s": f"{low:.5f}", "max_s": f"{high:.5f}",
                 "repeat": str(len(times)), "load_before": before, "load_after": after,
+                "other_cpu_cores": others, "counts": str(load.counts),
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "torch": torch.__version__, "python": platform.python_version(), **host,
             })  # fmt: skip
             print(f"{name:12s} {tool:13s} {size[1]}x{size[2]} x{batch:<3d} {median * 1e3:8.2f} ms "
-                  f"(min {low * 1e3:.2f}, max {high * 1e3:.2f}; load {before} -> {after})",
+                  f"(min {low * 1e3:.2f}, max {high * 1e3:.2f}; {load.describe()})",
                   flush=True)  # fmt: skip
     return rows
 
@@ -228,7 +228,6 @@ def main(argv: list[str] | None = None) -> None:
         return
     out = Path(args.out)
     if not args.tables_only:
-        print(f"load before: {load()}", flush=True)
         rows = measure(args.models, args.repeat, peers=not args.no_peers)
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -252,14 +251,25 @@ def all_tables(folder: Path) -> str:
             rows = list(csv.DictReader(f))
         names = list(dict.fromkeys(r["model"] for r in rows))
         first = rows[0]
-        loads = sorted({(r["load_before"], r["load_after"]) for r in rows})
+        loads = sorted({(r["load_before"], r["load_after"], r.get("other_cpu_cores") or "")
+                        for r in rows})  # fmt: skip
+        quiet = [r.get("counts") for r in rows]
+        if None in quiet:
+            load_verdict = "other processes' share of the cores was not measured"
+        elif all(q == "True" for q in quiet):
+            load_verdict = "other processes kept at most 0.25 cores busy: the figures count"
+        else:
+            load_verdict = (
+                "other processes kept more than 0.25 cores busy: **the figures do not count**"
+            )
         sections.append("\n".join([
             f"#### {first['cpu']} (`{path.name}`)",
             "",
             f"{first['cpu']}, {first['threads']} threads, torch {first['torch']}, Python "
             f"{first['python']}; measured {first.get('date') or 'before dates were recorded'}. "
-            "Load average (1, 5, 15 min) before -> after each model: "
-            + "; ".join(f"{b} -> {a}" for b, a in loads) + ".",
+            "Load average before -> after each model (cores other processes kept busy): "
+            + "; ".join(f"{b} -> {a}" + (f" ({o})" if o else "") for b, a, o in loads)
+            + f"; {load_verdict}.",
             "",
             markdown(rows, names),
             "",
@@ -282,15 +292,17 @@ def verdicts(rows: list[dict[str, str]], names: list[str]) -> list[str]:
         ]
         return float(found[0]["median_s"]) if found else None
 
-    speedups, ratios = {}, {}
+    speedups, ratios, ceilings = {}, {}, {}
     for name in names:
-        ours, peer = (
-            median(name, "cnnzoo", "3x224x224", "1"),
-            median(name, "torchinfo", "3x224x224", "1"),
+        ours, peer, floor = (
+            median(name, tool, "3x224x224", "1")
+            for tool in ("cnnzoo", "torchinfo", "bookkeeping-off")
         )
         big = median(name, "cnnzoo", "3x1024x1024", "64")
         if ours and peer:
             speedups[name] = peer / ours
+        if floor and peer:
+            ceilings[name] = peer / floor
         if ours and big:
             ratios[name] = big / ours
     out = []
@@ -300,6 +312,19 @@ def verdicts(rows: list[dict[str, str]], names: list[str]) -> list[str]:
             f'- Target "at least {TARGET}x faster than torchinfo at batch 1 and 224x224": '
             f"**{'met' if met else 'not met'}** on this machine: "
             f"{min(speedups.values()):.1f}x to {max(speedups.values()):.1f}x (medians)."
+        )
+    if ceilings:
+        beyond = [n for n, c in ceilings.items() if c < TARGET]
+        out.append(
+            f"- The traced pass alone, bookkeeping off, is {min(ceilings.values()):.1f}x to "
+            f"{max(ceilings.values()):.1f}x faster than torchinfo: "
+            + (
+                f"{TARGET}x is out of reach of any bookkeeping on this pass for "
+                + ", ".join(beyond)
+                if beyond
+                else f"{TARGET}x is within reach of the pass for every model"
+            )
+            + "."
         )
     if ratios:
         met = all(0.9 <= r <= 1.1 for r in ratios.values())
@@ -322,20 +347,22 @@ def markdown(rows: list[dict[str, str]], names: list[str]) -> str:
     (size, batch), large = SMALL, LARGER[-1]
     lines = [
         "| model | cnnzoo 224 x1 | first summary | torchinfo | vs torchinfo "
-        "| cnnzoo 1024 x64 | 1024 x64 / 224 x1 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| bookkeeping off | torchinfo / bookkeeping off | cnnzoo 1024 x64 | 1024 x64 / 224 x1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
-        ours, first, info = (
+        ours, first, info, floor = (
             seconds(name, tool, size, batch, "median_s")
-            for tool in ("cnnzoo", "cnnzoo-first", "torchinfo")
+            for tool in ("cnnzoo", "cnnzoo-first", "torchinfo", "bookkeeping-off")
         )
         fastest = {t: seconds(name, t, size, batch, "min_s") for t in ("cnnzoo", "torchinfo")}
         big = seconds(name, "cnnzoo", *large, "median_s")
+        measured = floor == floor  # NaN: not measured (CSVs from before the column)
         lines.append(
             f"| {name} | {ours * 1e3:.1f} ms | {first * 1e3:.1f} ms | {info * 1e3:.0f} ms "
             f"| {info / ours:.1f}x ({fastest['torchinfo'] / fastest['cnnzoo']:.1f}x) "
-            f"| {big * 1e3:.1f} ms | {big / ours:.2f} |"
+            + (f"| {floor * 1e3:.1f} ms | {info / floor:.1f}x " if measured else "| — | — ")
+            + f"| {big * 1e3:.1f} ms | {big / ours:.2f} |"
         )
     return "\n".join(lines)
 
