@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,23 @@ def test_onnxruntime_peer_runs_cnnzoos_export():
     assert ort.settings["source"] == "cnnzoo ONNX export"
     assert ort.case.startswith("fp32, contiguous, graph optimized by onnxruntime")
     assert "CPUExecutionProvider" in ort.case and ort.flops == ours.flops
+
+
+def test_onnxruntime_threads_leave_the_cores_when_a_run_ends(tmp_path):
+    """By default onnxruntime's workers spin on after a run and slow whatever is timed next."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from cnnzoo.bench.runner import export_onnx, onnxruntime_case
+
+    torch.set_num_threads(2)  # one worker thread besides the caller
+    path = export_onnx("resnet20_cifar", (3, 32, 32), tmp_path)
+    case = onnxruntime_case("onnxruntime", path, "resnet20_cifar", 8, (3, 32, 32))
+    for _ in range(3):
+        case.step()
+    start_cpu, start = time.process_time(), time.perf_counter()
+    time.sleep(0.03)  # spinning workers keep a whole core busy for about this long
+    busy = (time.process_time() - start_cpu) / (time.perf_counter() - start)
+    assert busy < 0.4, f"onnxruntime kept {busy:.2f} cores busy after its run"
 
 
 def test_bench_cli_train_mode(tmp_path, capsys):

@@ -309,7 +309,12 @@ def onnxruntime_case(
     flops: int | None = None,
 ) -> Case:
     """A forward pass of an ONNX file in onnxruntime: its CPU provider (CUDA's on a GPU), full
-    graph optimization, as many intra-op threads as torch uses."""
+    graph optimization, as many intra-op threads as torch uses.
+
+    Its worker threads stop spinning when a run ends (`session.force_spinning_stop`). By
+    default they spin on for some 20 ms, a whole core each, waiting for the next run, and take
+    the cores from whatever is timed next: measured here (resnet50_tv, batch 1, 2 threads), the
+    case after onnxruntime's in each round took 1.6x as long as the same model before it."""
     import numpy as np
     import onnxruntime as ort
 
@@ -320,6 +325,7 @@ def onnxruntime_case(
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     session = ort.InferenceSession(str(onnx_path), options, providers=[provider])
     name = session.get_inputs()[0].name
     x = np.ascontiguousarray(_input(batch_size, input_size, torch.device("cpu")).numpy())
