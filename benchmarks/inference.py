@@ -6,16 +6,18 @@ same load), each case forward under `torch.inference_mode` on the same random ba
   peers  torchvision eager fp32 contiguous (the baseline every ratio is against)
          torchvision fp32 channels-last
          torchvision under torch.compile (Inductor, weights frozen), fp32
-         onnxruntime (CPU provider, ORT_ENABLE_ALL, as many threads as torch) on cnnzoo's own
-         ONNX export (`cnnzoo.export.export_model`)
+         onnxruntime (CPU provider, ORT_ENABLE_ALL, as many threads as torch, workers that
+         stop spinning when a run ends) on cnnzoo's own ONNX export
+         (`cnnzoo.export.export_model`)
   cnnzoo eager fp32 contiguous (like for like with the baseline)
          optimize_for_inference fp32 (batch norms folded, channels-last), and + torch.compile
          optimize_for_inference bf16, and + torch.compile, where the CPU computes bf16 natively
 
 A model torchvision does not have runs its peers on cnnzoo's own build (the label says so).
-Before the models, the machine's ceilings are measured in the same run (a 2048^3 GEMM in fp32
-and bf16, a 256 MiB copy); every row's achieved GFLOP/s (2 x the analyzer's MACs x batch /
-median time) is also given as a fraction of the GEMM rate of its precision. The load average
+Before the models, the machine's ceilings are measured in the same run (in fp32 and bf16 the
+fastest of a 2048^3 matmul, the same product as a 1x1 convolution and two 3x3 convolutions of
+about its FLOPs; a 256 MiB copy); every row's achieved GFLOP/s (2 x the analyzer's MACs x batch /
+median time) is also given as a fraction of that GEMM rate of its precision. The load average
 is recorded before and after each model; a model measured above the limit
 (`cnnzoo.bench.machine.LOAD_LIMIT`) is marked and does not count for the targets.
 
@@ -123,6 +125,27 @@ def run(args) -> None:
     print(f"rows in {out}")
 
 
+def _spinning_note(rows: list[dict[str, str]]) -> list[str]:
+    """A warning for runs whose onnxruntime workers spun on after each run (before the fix)."""
+    ort = [r for r in rows if r["label"] == "onnxruntime"]
+    if not ort or all(r.get("threads_after_run") for r in ort):
+        return [""]
+    return [
+        "",
+        "**Not like for like: measured while onnxruntime's worker threads spun on after each "
+        "of its runs** (its default), keeping a core busy for some 20 ms into the case timed "
+        "next in each round, `cnnzoo eager`; re-measured on the Xeon, that slowed resnet50_tv's "
+        "`cnnzoo eager` at batch 1 by 1.6x. The `cnnzoo eager` rows, most at batch 1, read slow.",
+        "",
+    ]
+
+
+def _kernel(row: dict[str, str], precision: str) -> str:
+    """Which kernel set the roof, where the CSV says."""
+    kernel = row.get(f"gemm_{precision}_kernel")
+    return f" ({kernel})" if kernel else ""
+
+
 def _float(value: str | None) -> float | None:
     return float(value) if value not in ("", "None", None) else None
 
@@ -169,9 +192,19 @@ def tables(csv_path: Path) -> str:
         f"device {first['device']}; measured {first['date'][:10]} to {rows[-1]['date'][:10]}, "
         f"{first['repeat']} timed calls per case after warm-up.",
         "",
-        f"Ceilings measured in the same run: fp32 GEMM {first['gemm_fp32_gflops']} GFLOP/s, bf16 "
-        f"GEMM {first['gemm_bf16_gflops'] or 'n/a'} GFLOP/s, copy {first['copy_gb_per_s']} GB/s.",
-        "",
+        f"Ceilings measured in the same run: fp32 GEMM {first['gemm_fp32_gflops']} GFLOP/s"
+        + _kernel(first, "fp32")
+        + f", bf16 GEMM {first['gemm_bf16_gflops'] or 'n/a'} GFLOP/s"
+        + _kernel(first, "bf16")
+        + f", copy {first['copy_gb_per_s']} GB/s."
+        + (
+            ""
+            if first.get("gemm_fp32_kernel")
+            else " (Measured before the roof took the fastest of matmul, 1x1 and 3x3 "
+            "convolutions: the GEMM rate is a matmul's or a 1x1 convolution's, and layers "
+            "and peers can read above 100% of it.)"
+        ),
+        *_spinning_note(rows),
         "Load average (1 min) before/after each model: "
         + ", ".join(f"{b:.2f}/{a:.2f}" for b, a in dict.fromkeys(loads) if b is not None)
         + f"; {rule}"

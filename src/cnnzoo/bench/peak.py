@@ -2,13 +2,17 @@
 
 `measure_ceilings` is what the benchmarks compare against: the rate the fastest large matrix
 product reaches on this machine in this run (fp32, and bf16 where the device computes it
-natively), and the memory bandwidth of a large tensor copy. Two GEMMs are timed, since neither
-library wins everywhere: `torch.matmul` (BLAS: MKL on x86) and a 1x1 convolution in channels-last
-(oneDNN on the CPU, cuDNN on CUDA), which is the same product. On an AMD Zen 4 the matmul reached
-168-202 GFLOP/s fp32 while convolutions in a network reached 280-438: a matmul-only roof sat
-below layers that were measured above it. These are the roofs a network's
+natively), and the memory bandwidth of a large tensor copy. Several dense products are timed,
+since no one library or shape wins everywhere, and the fastest sets the roof: `torch.matmul`
+(BLAS: MKL on x86), a 1x1 convolution in channels-last (oneDNN on the CPU, cuDNN on CUDA), which
+is the same product, and two 3x3 convolutions in channels-last (oneDNN's direct kernels: an
+implicit GEMM, FLOPs counted as 2 x MACs like every layer's). On an AMD Zen 4 the matmul reached
+168-202 GFLOP/s fp32 while convolutions in a network reached 280-438; on an Intel Xeon with AMX
+the matmul reached 180-190 fp32 and 520-740 bf16 while onnxruntime ran ResNet-50 at 197 and
+VGG-16's bf16 convolutions ran at 617, and the 3x3 convolutions alone reached 254 and 927: a
+roof from the matmul alone sat below layers measured above it. These are the roofs a network's
 layers can reach at best; the datasheet peak below is the theoretical one, kept to say how far
-the GEMM itself is from it.
+the measured roof is from it.
 
 Datasheet peak (`peak_flops`), CPU: cores used x clock x FLOPs per cycle per core, the last from
 the instruction set:
@@ -137,6 +141,11 @@ class Ceilings:
     derivation: str
     kernels: dict[str, str] | None = None  # precision -> which GEMM set the roof
 
+    def roof_kernel(self, precision: str) -> str | None:
+        """The kernel whose rate is the `precision` roof (None: not measured or not known)."""
+        kernel = (self.kernels or {}).get(precision)
+        return kernel.split("; ")[0] if kernel else None
+
     @property
     def ridge(self) -> dict[str, float]:
         """Arithmetic intensity (FLOP/byte) where the compute roof meets the memory roof."""
@@ -185,15 +194,17 @@ def measure_ceilings(
             rates[name] = flops / statistics.median(seconds)
         kernels[precision] = max(rates, key=rates.__getitem__)
         gemm[precision] = rates[kernels[precision]]
-        others = [f"{n} {r / 1e9:,.0f}" for n, r in rates.items() if n != kernels[precision]]
-        kernels[precision] += f"; {', '.join(others)} GFLOP/s" if others else ""
+        kernels[precision] += "".join(
+            f"; {n}: {r / 1e9:,.0f} GFLOP/s" for n, r in rates.items() if n != kernels[precision]
+        )
     src = torch.ones(copy_bytes // 4, device=device)
     dst = torch.empty_like(src)
     seconds = time_calls(lambda: dst.copy_(src), repeat, warmup, device)
     bandwidth = 2 * src.nbytes / statistics.median(seconds)
     derivation = (
-        f"median of {repeat} after {warmup} warm-up: the faster of a {gemm_size}x{gemm_size} "
-        f"matmul and a 1x1 convolution of the same size, copy of {copy_bytes / 2**20:.0f} MiB "
+        f"median of {repeat} after {warmup} warm-up: the fastest of a {gemm_size}x{gemm_size} "
+        "matmul, a 1x1 convolution of the same size and two 3x3 convolutions of about its "
+        f"FLOPs, copy of {copy_bytes / 2**20:.0f} MiB "
         f"counted as read + write, {torch.get_num_threads()} threads"
     )
     return Ceilings(gemm, bandwidth, derivation, kernels)
@@ -215,3 +226,19 @@ def _gemm_kernels(n: int, dtype: torch.dtype, device: torch.device):
     yield f"1x1 conv {c}->{c} on {batch}x32x32, channels-last", 2 * batch * 1024 * c * c, (
         lambda: conv(x)
     )
+    # 3x3 convolutions of VGG's early shapes (128 channels at 112x112, 64 at 224x224 for
+    # n = 2048), the fastest dense kernels measured on the CPUs here, again with about the
+    # matmul's FLOPs.
+    for channels, side in ((max(8, n // 16), max(8, n * 7 // 128)),
+                           (max(4, n // 32), max(16, n * 7 // 64))):  # fmt: skip
+        per_image = 2 * side * side * channels * channels * 9
+        images = max(1, round(2 * n**3 / per_image))
+        x3 = torch.randn(images, channels, side, side, generator=generator).to(device, dtype)
+        conv3 = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(device, dtype)
+        x3 = x3.to(memory_format=torch.channels_last)
+        conv3 = conv3.to(memory_format=torch.channels_last)
+        yield (
+            f"3x3 conv {channels}->{channels} on {images}x{side}x{side}, channels-last",
+            images * per_image,
+            lambda conv3=conv3, x3=x3: conv3(x3),
+        )

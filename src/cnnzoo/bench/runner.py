@@ -102,7 +102,11 @@ def case_description(settings: dict[str, object]) -> str:
         str(settings.get("memory_format", "contiguous")),
     ]
     if "graph_optimization" in settings:  # onnxruntime rewrites the graph itself
-        return ", ".join([*parts, str(settings["graph_optimization"]), str(settings["backend"])])
+        after = settings.get("threads_after_run")
+        return ", ".join(
+            [*parts, str(settings["graph_optimization"]), str(settings["backend"])]
+            + ([f"threads {after} after each run"] if after else [])
+        )
     if settings.get("mode", "inference") == "inference":
         parts.append(f"BN folded {settings.get('bn_folded', 0)}")
     parts.append("compiled (inductor, frozen)" if settings.get("compiled") else "eager")
@@ -338,6 +342,7 @@ def onnxruntime_case(
     settings["bn_folded"] = 0
     settings["graph_optimization"] = "graph optimized by onnxruntime (ORT_ENABLE_ALL)"
     settings["backend"] = f"onnxruntime {ort.__version__} {provider}"
+    settings["threads_after_run"] = "stop spinning"
     settings["source"] = "cnnzoo ONNX export"
     return Case(label, model_name, batch_size, step, device, settings, flops)
 
@@ -492,6 +497,8 @@ class BenchRun:
                     "gemm_fp32_gflops": _giga(ceilings and ceilings.gemm.get("fp32")),
                     "gemm_bf16_gflops": _giga(ceilings and ceilings.gemm.get("bf16")),
                     "copy_gb_per_s": _giga(ceilings and ceilings.bandwidth),
+                    "gemm_fp32_kernel": ceilings and ceilings.roof_kernel("fp32"),
+                    "gemm_bf16_kernel": ceilings and ceilings.roof_kernel("bf16"),
                     "load_before": _round(self.load.before),
                     "load_after": _round(self.load.after),
                     "other_cpu_cores": _round(self.load.others),
