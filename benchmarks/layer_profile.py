@@ -2,7 +2,8 @@
 
 For each model, `cnnzoo.bench.profile.profile` (per-layer medians of REPEAT forwards after
 warm-up, whole-model median without hooks, FLOPs and bytes from the analyzer's shapes) against
-the ceilings measured once at the start of the run (a 2048^3 GEMM, a 256 MiB copy). Writes
+the ceilings measured once at the start of the run (the fastest of a 2048^3 matmul, the same
+product as a 1x1 convolution and two 3x3 convolutions of about its FLOPs; a 256 MiB copy). Writes
 benchmarks/results/profile/MODEL_profile.csv and MODEL_roofline.{png,svg}, and rewrites the
 table between the markers in BENCHMARKS.md. The claims it measures:
 
@@ -88,12 +89,14 @@ def tables(folder: Path) -> str:
     lines = [
         f"Machine: {first['cpu']} (flags: {first['cpu_flags'] or 'none'}), {first['threads']} "
         f"threads, torch {first['torch']}; {first['precision']}, {first['repeat']} timed "
-        f"forwards per layer; ceilings: GEMM {first['gemm_gflops']} GFLOP/s, copy "
+        f"forwards per layer; ceilings: GEMM {first['gemm_gflops']} GFLOP/s"
+        + (f" ({first['gemm_kernel']})" if first.get("gemm_kernel") else " (matmul or 1x1 conv)")
+        + ", copy "
         f"{first['copy_gb_per_s']} GB/s (ridge "
         f"{float(first['gemm_gflops']) / float(first['copy_gb_per_s']):.1f} FLOP/byte).",
         "",
         "| model | batch | whole ms | sum of layer medians / whole | GFLOP/s | of GEMM | "
-        "memory-bound layers (share of time) | load before/after |",
+        "memory-bound layers (share of time) | load before/after, others' cores |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, rows in profiles.items():
@@ -108,7 +111,8 @@ def tables(folder: Path) -> str:
             f"| {name} | {r0['batch_size']} | {whole:.1f} | {float(r0['reconciliation']):.2f} | "
             f"{rate:.1f} | {rate / float(r0['gemm_gflops']):.0%} | {len(memory)} of {len(rows)} "
             f"({share:.0%}) | {float(r0['load_before']):.2f}/{float(r0['load_after']):.2f}"
-            f"{counts} |"
+            + (f", {float(r0['other_cpu_cores']):.2f}" if r0.get("other_cpu_cores") else "")
+            + f"{counts} |"
         )
     lines += ["", "What the profiles show (from the CSVs):", ""]
     lines += [f"- {c}" for c in _claims(profiles)]

@@ -10,9 +10,11 @@ call by its ``@2``, ``@3`` suffix). From the shapes:
   output and not in place, e.g. a flatten) moves nothing.
 - arithmetic intensity = FLOPs / bytes moved.
 - attainable rate = min(GEMM rate, intensity x bandwidth), with both ceilings measured in the
-  same run (`peak.measure_ceilings`: a large GEMM in the profile's precision, a large copy).
-  A layer whose intensity is below the ridge point (GEMM rate / bandwidth) is memory-bound,
-  above it compute-bound.
+  same run (`peak.measure_ceilings`: the fastest large dense kernel in the profile's precision,
+  a large copy). A layer whose intensity is below the ridge point (GEMM rate / bandwidth) is
+  memory-bound, above it compute-bound. The bandwidth is main memory's (a 256 MiB copy): a
+  layer whose tensors stay in the caches (element-wise layers right after the layer that wrote
+  their input, at small batch) can sit above the memory roof, up to the caches' bandwidth.
 
 Reconciliation with the whole model: the whole forward is also timed without hooks (median of
 `repeat`). `Profile.reconciliation` is the sum of the per-layer medians over the whole-model
@@ -268,6 +270,7 @@ class Profile:
             "whole_median_ms": round(1e3 * self.whole_median_s, 4),
             "reconciliation": round(self.reconciliation, 4),
             "gemm_gflops": round(self.gemm_rate / 1e9, 2),
+            "gemm_kernel": self.ceilings.roof_kernel(self.precision),
             "copy_gb_per_s": round(self.ceilings.bandwidth / 1e9, 2),
             "load_before": self.load.before,
             "load_after": self.load.after,
