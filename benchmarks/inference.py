@@ -14,7 +14,7 @@ same load), each case forward under `torch.inference_mode` on the same random ba
          optimize_for_inference bf16, and + torch.compile, where the CPU computes bf16 natively
 
 A model torchvision does not have runs its peers on cnnzoo's own build (the label says so).
-Before the models, the machine's ceilings are measured in the same run (in fp32 and bf16 the
+Before each model, the machine's ceilings are measured in the same run (in fp32 and bf16 the
 fastest of a 2048^3 matmul, the same product as a 1x1 convolution and two 3x3 convolutions of
 about its FLOPs; a 256 MiB copy); every row's achieved GFLOP/s (2 x the analyzer's MACs x batch /
 median time) is also given as a fraction of that GEMM rate of its precision. The load average
@@ -104,14 +104,15 @@ def run(args) -> None:
     size_override = tuple(int(v) for v in args.input.split("x")) if args.input else None
     print(f"machine: {machine_record(device)}")
     print(f"bf16: {bf16_support(device) or 'not native here: bf16 cases skipped'}")
-    ceilings = measure_ceilings(device, gemm_size=args.gemm_size, bf16=bf16)
-    print(f"ceilings: {ceilings.describe()}", flush=True)
     out = Path(args.out)
     if out.exists() and not args.append:
         out.unlink()
     with tempfile.TemporaryDirectory(prefix="cnnzoo-inference-") as folder:
         for name in args.models.split(","):
             size = size_override or tuple(get_spec(name).input_size)
+            # The roofs just before the model's cases: this machine's speed drifts over minutes.
+            ceilings = measure_ceilings(device, gemm_size=args.gemm_size, bf16=bf16)
+            print(f"ceilings: {ceilings.describe()}", flush=True)
             watch = LoadWatch()
             onnx_path = export_onnx(name, size, Path(folder)) if "onnxruntime" in peers else None
             timings = []
@@ -123,6 +124,26 @@ def run(args) -> None:
             append_csv(result, out)
             print("\n".join(result.lines()), flush=True)
     print(f"rows in {out}")
+
+
+def _ceilings_sentence(rows: list[dict[str, str]]) -> str:
+    """The roofs of the run: one set, or one per model where they were timed before each."""
+    first_rows = {r["model"]: r for r in reversed(rows)}  # each model's first row
+    first_rows = dict(reversed(first_rows.items()))
+
+    def roofs(r: dict[str, str]) -> str:
+        return (
+            f"fp32 GEMM {r['gemm_fp32_gflops']} GFLOP/s{_kernel(r, 'fp32')}, bf16 GEMM "
+            f"{r['gemm_bf16_gflops'] or 'n/a'} GFLOP/s{_kernel(r, 'bf16')}, copy "
+            f"{r['copy_gb_per_s']} GB/s"
+        )
+
+    keys = ("gemm_fp32_gflops", "gemm_bf16_gflops", "copy_gb_per_s")
+    if len({tuple(r[k] for k in keys) for r in first_rows.values()}) == 1:
+        return f"Ceilings measured in the same run: {roofs(rows[0])}."
+    return "Ceilings measured in the same run, just before each model's cases: " + "; ".join(
+        f"{model}: {roofs(r)}" for model, r in first_rows.items()
+    ) + "."
 
 
 def _spinning_note(rows: list[dict[str, str]]) -> list[str]:
@@ -192,11 +213,7 @@ def tables(csv_path: Path) -> str:
         f"device {first['device']}; measured {first['date'][:10]} to {rows[-1]['date'][:10]}, "
         f"{first['repeat']} timed calls per case after warm-up.",
         "",
-        f"Ceilings measured in the same run: fp32 GEMM {first['gemm_fp32_gflops']} GFLOP/s"
-        + _kernel(first, "fp32")
-        + f", bf16 GEMM {first['gemm_bf16_gflops'] or 'n/a'} GFLOP/s"
-        + _kernel(first, "bf16")
-        + f", copy {first['copy_gb_per_s']} GB/s."
+        _ceilings_sentence(rows)
         + (
             ""
             if first.get("gemm_fp32_kernel")
