@@ -141,9 +141,29 @@ def _ceilings_sentence(rows: list[dict[str, str]]) -> str:
     keys = ("gemm_fp32_gflops", "gemm_bf16_gflops", "copy_gb_per_s")
     if len({tuple(r[k] for k in keys) for r in first_rows.values()}) == 1:
         return f"Ceilings measured in the same run: {roofs(rows[0])}."
-    return "Ceilings measured in the same run, just before each model's cases: " + "; ".join(
-        f"{model}: {roofs(r)}" for model, r in first_rows.items()
-    ) + "."
+    spread = []
+    for precision in ("fp32", "bf16"):
+        rates = [_float(r[f"gemm_{precision}_gflops"]) for r in first_rows.values()]
+        rates = [v for v in rates if v]
+        if rates and max(rates) > 1.2 * min(rates):
+            spread.append(
+                f"the {precision} roof measured {min(rates):,.0f} to {max(rates):,.0f} GFLOP/s "
+                f"({max(rates) / min(rates):.1f}x) within the run"
+            )
+    warning = (
+        " **The machine's speed drifted: "
+        + "; ".join(spread)
+        + ". A fraction of the roof is uncertain by that factor: it depends on when the roof "
+        "was timed as much as on the case.**"
+        if spread
+        else ""
+    )
+    return (
+        "Ceilings measured in the same run, just before each model's cases: "
+        + "; ".join(f"{model}: {roofs(r)}" for model, r in first_rows.items())
+        + "."
+        + warning
+    )
 
 
 def _spinning_note(rows: list[dict[str, str]]) -> list[str]:
