@@ -57,7 +57,7 @@ import torch
 
 import cnnzoo
 from cnnzoo.analysis import trace as trace_module
-from cnnzoo.bench.machine import LoadWatch, machine_csv, machine_record
+from cnnzoo.bench.machine import OTHERS_LIMIT, LoadWatch, machine_csv, machine_record
 from cnnzoo.bench.markdown import rewrite_between
 from cnnzoo.fileio import atomic_write_text
 
@@ -257,10 +257,13 @@ def all_tables(folder: Path) -> str:
         if None in quiet:
             load_verdict = "other processes' share of the cores was not measured"
         elif all(q == "True" for q in quiet):
-            load_verdict = "other processes kept at most 0.25 cores busy: the figures count"
+            load_verdict = (
+                f"other processes kept at most {OTHERS_LIMIT} cores busy: the figures count"
+            )
         else:
             load_verdict = (
-                "other processes kept more than 0.25 cores busy: **the figures do not count**"
+                f"other processes kept more than {OTHERS_LIMIT} cores busy: "
+                "**the figures do not count**"
             )
         sections.append("\n".join([
             f"#### {first['cpu']} (`{path.name}`)",

@@ -128,8 +128,9 @@ def run(args) -> None:
 
 def _ceilings_sentence(rows: list[dict[str, str]]) -> str:
     """The roofs of the run: one set, or one per model where they were timed before each."""
-    first_rows = {r["model"]: r for r in reversed(rows)}  # each model's first row
-    first_rows = dict(reversed(first_rows.items()))
+    first_rows: dict[str, dict[str, str]] = {}  # each model's first row, in run order
+    for r in rows:
+        first_rows.setdefault(r["model"], r)
 
     def roofs(r: dict[str, str]) -> str:
         return (
@@ -175,8 +176,8 @@ def _spinning_note(rows: list[dict[str, str]]) -> list[str]:
         "",
         "**Not like for like: measured while onnxruntime's worker threads spun on after each "
         "of its runs** (its default), keeping a core busy for some 20 ms into the case timed "
-        "next in each round, `cnnzoo eager`; re-measured on the Xeon, that slowed resnet50_tv's "
-        "`cnnzoo eager` at batch 1 by 1.6x. The `cnnzoo eager` rows, most at batch 1, read slow.",
+        "next in each round, `cnnzoo eager`, whose rows read slow, most at batch 1 (see "
+        "`cnnzoo.bench.runner.onnxruntime_case`).",
         "",
     ]
 

@@ -188,14 +188,18 @@ def test_onnxruntime_threads_leave_the_cores_when_a_run_ends(tmp_path):
     pytest.importorskip("onnxscript")
     from cnnzoo.bench.runner import export_onnx, onnxruntime_case
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)  # one worker thread besides the caller
-    path = export_onnx("resnet20_cifar", (3, 32, 32), tmp_path)
-    case = onnxruntime_case("onnxruntime", path, "resnet20_cifar", 8, (3, 32, 32))
-    for _ in range(3):
-        case.step()
-    start_cpu, start = time.process_time(), time.perf_counter()
-    time.sleep(0.03)  # spinning workers keep a whole core busy for about this long
-    busy = (time.process_time() - start_cpu) / (time.perf_counter() - start)
+    try:
+        path = export_onnx("resnet20_cifar", (3, 32, 32), tmp_path)
+        case = onnxruntime_case("onnxruntime", path, "resnet20_cifar", 8, (3, 32, 32))
+        for _ in range(3):
+            case.step()
+        start_cpu, start = time.process_time(), time.perf_counter()
+        time.sleep(0.03)  # spinning workers keep a whole core busy for about this long
+        busy = (time.process_time() - start_cpu) / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     assert busy < 0.4, f"onnxruntime kept {busy:.2f} cores busy after its run"
 
 

@@ -781,7 +781,7 @@ def _derive_rf(
     if all(not f.spatial for f in fields):  # type: ignore[union-attr]
         return union(fields)  # type: ignore[arg-type]  # global stays global
     kind = rule.kind if rule is not None else None
-    if kind in _KEEPS_POSITION and _same_field_throughout(call, fields, inputs, out):
+    if kind in _KEEPS_POSITION and _same_field_throughout(rule, call, fields, inputs, out):
         return first
     label = rule.label if rule is not None else getattr(func, "__name__", "?")
     if rule is None:
@@ -809,18 +809,16 @@ _KEEPS_POSITION = frozenset((Kind.ELEMENTWISE, Kind.ACTIVATION, Kind.NORM))
 
 
 def _same_field_throughout(
+    rule: OpRule,
     call: OpCall,
     fields: Sequence[RF | None],
     inputs: Sequence[tuple[Tensor, RF | None]],
     out: Tensor,
 ) -> bool:
-    """The common case of `_pointwise_rf`, decided before its general work (a third of a
-    trace's time): an activation, per-channel norm or element-wise operation on operands that
+    """The common case of `_pointwise_rf`, decided before its general work (a quarter of a
+    ResNet's trace): an activation, per-channel norm or element-wise operation on operands that
     are all shaped like its output and share one local field leaves that field as it is."""
-    func = call.func
-    if func in _SPATIAL_SOFTMAX or func in _SPATIAL_STATISTICS or func is F.layer_norm:
-        return False
-    if func is F.batch_norm and _batch_norm_training(call):
+    if _may_mix_spatial(rule, call):
         return False
     first = fields[0]
     if not first.spatial:  # type: ignore[union-attr]
@@ -886,7 +884,7 @@ def _pointwise_rf(
     broadcast over the spatial axes, or a spatial axis reduced, contracted or normalized over,
     makes the result global."""
     fields: list[RF] = []
-    mixing = rule.kind in _MAY_MIX_SPATIAL
+    mixing = _may_mix_spatial(rule, call)
     for t, rf in inputs:
         assert rf is not None
         if not rf.spatial:
@@ -926,8 +924,19 @@ def _at(t: Tensor, dims: Sequence[int]) -> str:
     return "x".join(str(t.shape[d]) for d in dims)
 
 
-# The kinds for which `_mixes_spatial` can be true; for the others it is False.
-_MAY_MIX_SPATIAL = frozenset((Kind.NORM, Kind.REDUCTION, Kind.ACTIVATION, Kind.MATMUL))
+def _may_mix_spatial(rule: OpRule, call: OpCall) -> bool:
+    """Whether `_mixes_spatial` can be true for this call; where not, it is False for every
+    operand and need not be asked."""
+    func = call.func
+    if rule.kind in (Kind.REDUCTION, Kind.MATMUL):
+        return True
+    if rule.kind is Kind.NORM:
+        return (
+            func in _SPATIAL_STATISTICS
+            or func is F.layer_norm
+            or (func is F.batch_norm and _batch_norm_training(call))
+        )
+    return rule.kind is Kind.ACTIVATION and func in _SPATIAL_SOFTMAX
 
 
 def _mixes_spatial(rule: OpRule, call: OpCall, t: Tensor, rf: RF, out: Tensor) -> bool | str:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +78,7 @@ class RF:
     @property
     def tensor_dims(self) -> tuple[int, ...]:
         """`dims`, with the default (trailing) spelled out."""
-        return (
-            self.dims
-            if self.dims is not None
-            else _TRAILING.get(len(self.size)) or tuple(range(-len(self.size), 0))
-        )
+        return self.dims if self.dims is not None else _trailing(len(self.size))
 
     @property
     def empty(self) -> bool:
@@ -149,8 +146,10 @@ class RF:
         return _from_span(self.span(units), self.jump, self.extent)
 
 
-# `tensor_dims` of a field on the trailing axes, by number of axes.
-_TRAILING = {n: tuple(range(-n, 0)) for n in range(8)}
+@cache
+def _trailing(axes: int) -> tuple[int, ...]:
+    """`tensor_dims` of a field on the trailing axes, made once per number of axes."""
+    return tuple(range(-axes, 0))
 
 
 def _from_span(
